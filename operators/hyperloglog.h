@@ -1,0 +1,44 @@
+// Distinct counting for unique users / threads: an exact set of 64-bit hashes while small (so a
+// window with 3 users says 3), then a HyperLogLog of 2^precision one-byte registers, estimated with
+// Ertl's improved estimator (arXiv:1702.01284), which needs no empirical bias tables and stays
+// within ~1.04/sqrt(2^p) relative standard error across the whole range (0.81% at p = 14).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spanpipe {
+
+class HyperLogLog {
+ public:
+  static constexpr size_t kExactLimit = 64;
+
+  explicit HyperLogLog(int precision = 14);
+
+  void AddHash(uint64_t hash);
+  void Add(std::string_view item);
+  // Union. Returns false (and changes nothing) if the precisions differ.
+  bool Merge(const HyperLogLog& other);
+  // Exact while the set holds at most kExactLimit items.
+  uint64_t Estimate() const;
+
+  bool exact() const { return registers_.empty(); }
+  int precision() const { return p_; }
+
+  // Compact: the hash set, or the non-zero registers (index gap, value) when that is shorter than
+  // the dense form, or the dense registers.
+  void EncodeTo(std::string* out) const;
+  bool DecodeFrom(std::string_view* in);
+
+ private:
+  void ToDense();
+  void AddToRegisters(uint64_t hash);
+
+  int p_;
+  std::vector<uint64_t> set_;       // exact mode: distinct hashes, unsorted
+  std::vector<uint8_t> registers_;  // dense mode when non-empty
+};
+
+}  // namespace spanpipe

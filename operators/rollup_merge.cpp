@@ -1,0 +1,167 @@
+#include "operators/rollup_merge.h"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include "common/coding.h"
+#include "operators/rollup_partial.h"
+#include "operators/rollup_record.h"
+
+namespace spanpipe::rollup {
+
+namespace {
+constexpr char kPartialTag = 'p';  // 'p' LP(key) partition(4B)  -> newest partial of that source
+constexpr char kIndexTag = 'n';    // 'n' end(8B ordered) key      -> "" while the row is not final
+constexpr char kSourceTag = 's';   // 's' partition(4B)            -> watermark
+constexpr std::string_view kMergedWmKey = "g";
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
+std::string PartialPrefix(std::string_view key) {
+  std::string k(1, kPartialTag);
+  PutLengthPrefixed(&k, key);
+  return k;
+}
+std::string IndexKey(int64_t end_ms, std::string_view key) {
+  std::string k(1, kIndexTag);
+  PutOrderedInt64(&k, end_ms);
+  k.append(key);
+  return k;
+}
+std::string OrderedValue(int64_t v) {
+  std::string s;
+  PutOrderedInt64(&s, v);
+  return state::WrapExpiring(kNever, s);
+}
+bool ReadOrdered(std::string_view stored, int64_t* v) {
+  int64_t exp;
+  std::string_view payload;
+  if (!state::UnwrapExpiring(stored, &exp, &payload) || payload.size() != 8) return false;
+  *v = DecodeOrderedInt64(payload.data());
+  return true;
+}
+int64_t Expiry(const WindowId& id, const RollupOptions& opt) {
+  int64_t r;
+  if (__builtin_add_overflow(id.end_ms(), opt.retention_ms(id.granularity), &r)) return kNever;
+  return r;
+}
+}  // namespace
+
+RollupMerge::RollupMerge(state::KvStore* merged, RollupOptions options)
+    : store_(merged), opt_(options) {}
+
+void RollupMerge::Load() {
+  if (loaded_) return;
+  loaded_ = true;
+  std::string v;
+  bool found = false;
+  if (store_->Get(kMergedWmKey, &v, &found).ok() && found) ReadOrdered(v, &merged_wm_);
+  for (auto it = store_->Scan(std::string(1, kSourceTag)); it->Valid(); it->Next()) {
+    int64_t wm;
+    if (it->key().size() == 5 && ReadOrdered(it->value(), &wm))
+      sources_[static_cast<int32_t>(DecodeFixed32BE(it->key().data() + 1))] = wm;
+  }
+}
+
+void RollupMerge::UpdateSource(int32_t p, int64_t watermark_ms) {
+  auto [it, inserted] = sources_.emplace(p, watermark_ms);
+  if (!inserted) {
+    if (watermark_ms <= it->second) return;  // watermarks only move forward
+    it->second = watermark_ms;
+  }
+  std::string k(1, kSourceTag);
+  PutFixed32BE(&k, static_cast<uint32_t>(p));
+  store_->Put(k, OrderedValue(watermark_ms));
+}
+
+Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
+  Load();
+  RollupPartial in;
+  SPANPIPE_RETURN_IF_ERROR(DecodePartial(partial, &in));
+  UpdateSource(in.source_partition, in.watermark_ms);
+  if (in.heartbeat) return Status::OK();
+  if (ContractKey(in.id) != key)
+    return Status::InvalidArgument("rollup partial: key does not match its window and dims");
+
+  std::string pkey = PartialPrefix(key);
+  PutFixed32BE(&pkey, static_cast<uint32_t>(in.source_partition));
+  std::string stored;
+  bool found = false;
+  SPANPIPE_RETURN_IF_ERROR(store_->Get(pkey, &stored, &found));
+  if (found) {
+    int64_t exp;
+    std::string_view payload;
+    RollupPartial old;
+    if (state::UnwrapExpiring(stored, &exp, &payload) &&
+        DecodePartial(payload, &old, /*header_only=*/true).ok() && old.version >= in.version) {
+      ++stale_ignored_;  // the same or an older total of this source: already counted
+      return Status::OK();
+    }
+  }
+  store_->Put(pkey, state::WrapExpiring(Expiry(in.id, opt_), partial));
+  dirty_[std::string(key)] = in.id.end_ms();
+  return Status::OK();
+}
+
+Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms, Emitter* out) {
+  const std::string prefix = PartialPrefix(key);
+  RollupMetrics sum(opt_.sketch_relative_accuracy);
+  WindowId id;
+  bool any = false;
+  for (auto it = store_->Scan(prefix); it->Valid(); it->Next()) {
+    int64_t exp;
+    std::string_view payload;
+    RollupPartial part;
+    if (!state::UnwrapExpiring(it->value(), &exp, &payload)) continue;
+    SPANPIPE_RETURN_IF_ERROR(DecodePartial(payload, &part));
+    if (!any) id = part.id;
+    sum.Merge(part.metrics);
+    any = true;
+  }
+  if (!any) return Status::OK();
+  std::string json;
+  AppendRollupJson(id, sum, end_ms <= merged_wm_, &json);
+  out->Emit(streams::kRollups, key, json);
+  ++records_emitted_;
+  return Status::OK();
+}
+
+Status RollupMerge::Emit(Emitter* out) {
+  Load();
+  if (!sources_.empty()) {
+    int64_t min_wm = kNever;
+    for (auto& [p, wm] : sources_) min_wm = std::min(min_wm, wm);
+    if (min_wm > merged_wm_) {  // monotonic: a newly seen source never un-finalises a window
+      merged_wm_ = min_wm;
+      store_->Put(kMergedWmKey, OrderedValue(merged_wm_));
+    }
+  }
+  std::set<std::string> emitted;
+  for (auto& [key, end] : dirty_) {
+    SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, out));
+    if (end <= merged_wm_) {
+      store_->Delete(IndexKey(end, key));
+    } else {
+      store_->Put(IndexKey(end, key), state::WrapExpiring(kNever, {}));
+    }
+    emitted.insert(key);
+  }
+  dirty_.clear();
+  // Rows the watermark has now passed, oldest first.
+  std::vector<std::pair<std::string, int64_t>> closing;
+  for (auto it = store_->Scan(std::string(1, kIndexTag)); it->Valid(); it->Next()) {
+    std::string_view k = it->key();
+    if (k.size() < 9) continue;
+    const int64_t end = DecodeOrderedInt64(k.data() + 1);
+    if (end > merged_wm_) break;
+    closing.emplace_back(std::string(k.substr(9)), end);
+  }
+  for (auto& [key, end] : closing) {
+    if (!emitted.count(key)) SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, out));
+    store_->Delete(IndexKey(end, key));
+  }
+  return Status::OK();
+}
+
+}  // namespace spanpipe::rollup

@@ -1,0 +1,51 @@
+// RollupMerge: sums the per-partition partials of each rollup row into spanpipe.rollups records.
+// Keeps the newest partial per (key, source partition) in RocksDB (older or equal versions are
+// ignored, so re-delivery and replay never double count) and publishes the sum of the newest ones.
+// `final` = window end <= merged watermark = min over known source partitions' watermarks (kept
+// monotonic). Rows not yet final sit in an index ordered by window end, so they are re-emitted
+// final once the watermark passes them even if no new partial arrives. Rules: docs/rollups.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "operators/emitter.h"
+#include "operators/rollup_options.h"
+#include "state/state_db.h"
+
+namespace spanpipe::rollup {
+
+class RollupMerge {
+ public:
+  // Options supply retention (stored partials expire at window end + retention).
+  explicit RollupMerge(state::KvStore* merged, RollupOptions options = {});
+
+  // key = the record key on streams::kRollupPartials, partial = its value (rollup_partial.h).
+  Status Apply(std::string_view key, std::string_view partial);
+  // Publishes each row changed since the last call once, then every indexed row the watermark has
+  // passed (final: true). Call once per commit interval, before StateDb::Commit.
+  Status Emit(Emitter* out);
+
+  int64_t merged_watermark() const { return merged_wm_; }
+  uint64_t records_emitted() const { return records_emitted_; }
+  uint64_t stale_partials_ignored() const { return stale_ignored_; }
+
+ private:
+  void Load();
+  void UpdateSource(int32_t p, int64_t watermark_ms);
+  Status EmitRow(const std::string& key, int64_t end_ms, Emitter* out);
+
+  state::KvStore* store_;
+  RollupOptions opt_;
+  bool loaded_ = false;
+  std::map<int32_t, int64_t> sources_;  // source partition -> its newest watermark
+  int64_t merged_wm_ = INT64_MIN;
+  std::map<std::string, int64_t> dirty_;  // row key -> window end
+  uint64_t records_emitted_ = 0;
+  uint64_t stale_ignored_ = 0;
+};
+
+}  // namespace spanpipe::rollup

@@ -1,0 +1,177 @@
+#include "operators/thread_codec.h"
+
+#include <algorithm>
+
+#include "common/coding.h"
+#include "common/json_writer.h"
+#include "common/time_format.h"
+
+namespace spanpipe::threads {
+namespace {
+
+constexpr uint8_t kPartialV1 = 1;
+constexpr uint64_t kMaxListDecode = 100000;  // sanity bound on untrusted list lengths
+
+void PutSigned(std::string* out, int64_t v) {
+  PutVarint64(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+}
+bool GetSigned(std::string_view* in, int64_t* v) {
+  uint64_t u;
+  if (!GetVarint64(in, &u)) return false;
+  *v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
+  return true;
+}
+bool GetString(std::string_view* in, std::string* s) {
+  std::string_view v;
+  if (!GetLengthPrefixed(in, &v)) return false;
+  s->assign(v);
+  return true;
+}
+void PutList(std::string* out, const std::vector<std::string>& list) {
+  PutVarint64(out, list.size());
+  for (const auto& s : list) PutLengthPrefixed(out, s);
+}
+bool GetList(std::string_view* in, std::vector<std::string>* list) {
+  uint64_t n;
+  if (!GetVarint64(in, &n) || n > kMaxListDecode) return false;
+  list->resize(n);
+  for (auto& s : *list) {
+    if (!GetString(in, &s)) return false;
+  }
+  return true;
+}
+bool TraceLess(const ThreadTrace& a, const ThreadTrace& b) {
+  return a.start_unix_nano != b.start_unix_nano ? a.start_unix_nano < b.start_unix_nano
+                                                : a.trace_id_hex < b.trace_id_hex;
+}
+
+}  // namespace
+
+std::string ThreadOutputKey(std::string_view project, std::string_view thread_id) {
+  std::string k;
+  k.reserve(project.size() + 1 + thread_id.size());
+  k.append(project);
+  k.push_back('|');
+  k.append(thread_id);
+  return k;
+}
+
+void EncodeThreadPartial(const ThreadPartial& p, std::string* out) {
+  const ThreadTotals& t = p.totals;
+  out->push_back(static_cast<char>(kPartialV1));
+  PutFixed32BE(out, static_cast<uint32_t>(p.partition));
+  PutVarint64(out, p.version);
+  PutLengthPrefixed(out, p.project);
+  PutLengthPrefixed(out, p.thread_id);
+  PutSigned(out, t.trace_count);
+  PutSigned(out, t.span_count);
+  PutSigned(out, t.llm_calls);
+  PutSigned(out, t.errors);
+  PutSigned(out, t.input_tokens);
+  PutSigned(out, t.output_tokens);
+  PutDouble(out, t.cost_usd);
+  PutVarint64(out, t.first_seen_unix_nano);
+  PutVarint64(out, t.last_seen_unix_nano);
+  PutVarint64(out, t.traces.size());
+  for (const auto& tr : t.traces) {
+    PutVarint64(out, tr.start_unix_nano);
+    PutLengthPrefixed(out, tr.trace_id_hex);
+  }
+  PutList(out, t.models);
+  PutList(out, t.user_ids);
+}
+
+bool DecodeThreadPartial(std::string_view in, ThreadPartial* p) {
+  if (in.size() < 5 || static_cast<uint8_t>(in[0]) != kPartialV1) return false;
+  p->partition = static_cast<int32_t>(DecodeFixed32BE(in.data() + 1));
+  in.remove_prefix(5);
+  ThreadTotals& t = p->totals;
+  uint64_t n = 0;
+  if (!GetVarint64(&in, &p->version) || !GetString(&in, &p->project) ||
+      !GetString(&in, &p->thread_id) || !GetSigned(&in, &t.trace_count) ||
+      !GetSigned(&in, &t.span_count) || !GetSigned(&in, &t.llm_calls) ||
+      !GetSigned(&in, &t.errors) || !GetSigned(&in, &t.input_tokens) ||
+      !GetSigned(&in, &t.output_tokens) || !GetDouble(&in, &t.cost_usd) ||
+      !GetVarint64(&in, &t.first_seen_unix_nano) || !GetVarint64(&in, &t.last_seen_unix_nano) ||
+      !GetVarint64(&in, &n) || n > kMaxListDecode) {
+    return false;
+  }
+  t.traces.resize(n);
+  for (auto& tr : t.traces) {
+    if (!GetVarint64(&in, &tr.start_unix_nano) || !GetString(&in, &tr.trace_id_hex)) return false;
+  }
+  return GetList(&in, &t.models) && GetList(&in, &t.user_ids) && in.empty();
+}
+
+void AddThreadTrace(ThreadTotals* t, uint64_t start, std::string_view trace_id_hex, size_t cap) {
+  auto& v = t->traces;
+  auto it = std::find_if(v.begin(), v.end(),
+                         [&](const ThreadTrace& x) { return x.trace_id_hex == trace_id_hex; });
+  if (it != v.end()) {
+    if (start >= it->start_unix_nano) return;
+    v.erase(it);
+  }
+  ThreadTrace tr{start, std::string(trace_id_hex)};
+  auto pos = std::lower_bound(v.begin(), v.end(), tr, TraceLess);
+  if (v.size() >= cap && pos == v.end()) return;  // newer than every kept trace
+  v.insert(pos, std::move(tr));
+  if (v.size() > cap) v.resize(cap);
+}
+
+void AddDistinct(std::vector<std::string>* list, std::string_view s, size_t cap) {
+  if (s.empty() || list->size() >= cap) return;
+  if (std::find(list->begin(), list->end(), s) == list->end()) list->emplace_back(s);
+}
+
+void MergeThreadTotals(const ThreadTotals& o, const ThreadLimits& limits, ThreadTotals* t) {
+  if (o.span_count > 0) {
+    const bool first = t->span_count == 0;
+    t->first_seen_unix_nano =
+        first ? o.first_seen_unix_nano : std::min(t->first_seen_unix_nano, o.first_seen_unix_nano);
+    t->last_seen_unix_nano =
+        first ? o.last_seen_unix_nano : std::max(t->last_seen_unix_nano, o.last_seen_unix_nano);
+  }
+  t->trace_count += o.trace_count;
+  t->span_count += o.span_count;
+  t->llm_calls += o.llm_calls;
+  t->errors += o.errors;
+  t->input_tokens += o.input_tokens;
+  t->output_tokens += o.output_tokens;
+  t->cost_usd += o.cost_usd;
+  for (const auto& tr : o.traces) {
+    AddThreadTrace(t, tr.start_unix_nano, tr.trace_id_hex, limits.max_trace_ids);
+  }
+  for (const auto& m : o.models) AddDistinct(&t->models, m, limits.max_models);
+  for (const auto& u : o.user_ids) AddDistinct(&t->user_ids, u, limits.max_user_ids);
+}
+
+void AppendThreadJson(std::string_view project, std::string_view thread_id, const ThreadTotals& t,
+                      std::string* out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Field("project", project);
+  w.Field("thread_id", thread_id);
+  w.Key("trace_ids").BeginArray();
+  for (const auto& tr : t.traces) w.String(tr.trace_id_hex);
+  w.EndArray();
+  w.Field("trace_count", t.trace_count);
+  w.Field("span_count", t.span_count);
+  w.Field("llm_calls", t.llm_calls);
+  w.Field("errors", t.errors);
+  w.Field("input_tokens", t.input_tokens);
+  w.Field("output_tokens", t.output_tokens);
+  w.Field("cost_usd", t.cost_usd);
+  w.Field("first_seen",
+          std::string_view(FormatRfc3339Nanos(static_cast<int64_t>(t.first_seen_unix_nano))));
+  w.Field("last_seen",
+          std::string_view(FormatRfc3339Nanos(static_cast<int64_t>(t.last_seen_unix_nano))));
+  w.Key("models").BeginArray();
+  for (const auto& m : t.models) w.String(m);
+  w.EndArray();
+  w.Key("user_ids").BeginArray();
+  for (const auto& u : t.user_ids) w.String(u);
+  w.EndArray();
+  w.EndObject();
+}
+
+}  // namespace spanpipe::threads

@@ -1,0 +1,139 @@
+#include "operators/trace_codec.h"
+
+#include "common/coding.h"
+#include "common/json_writer.h"
+#include "common/time_format.h"
+
+namespace spanpipe::resolve {
+namespace {
+
+constexpr uint8_t kFormatV1 = 1;
+constexpr uint8_t kFlagOpen = 1;
+constexpr uint8_t kFlagRoot = 2;
+// Bounds a hostile trace's value size; no real trace calls this many distinct models.
+constexpr uint64_t kMaxModels = 256;
+
+void PutSigned(std::string* out, int64_t v) {  // zigzag: small negatives stay short
+  PutVarint64(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+}
+bool GetSigned(std::string_view* in, int64_t* v) {
+  uint64_t u;
+  if (!GetVarint64(in, &u)) return false;
+  *v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
+  return true;
+}
+bool GetString(std::string_view* in, std::string* s) {
+  std::string_view v;
+  if (!GetLengthPrefixed(in, &v)) return false;
+  s->assign(v);
+  return true;
+}
+
+}  // namespace
+
+void AppendTraceKey(std::string* out, std::string_view project, const uint8_t trace_id[16]) {
+  out->append(project);
+  out->push_back('\0');
+  out->append(reinterpret_cast<const char*>(trace_id), 16);
+}
+
+void AppendSpanKey(std::string* out, std::string_view project, const uint8_t trace_id[16],
+                   const uint8_t span_id[8]) {
+  AppendTraceKey(out, project, trace_id);
+  out->append(reinterpret_cast<const char*>(span_id), 8);
+}
+
+void AppendIdleKey(std::string* out, int64_t last_update_ms, std::string_view trace_key) {
+  PutOrderedInt64(out, last_update_ms);
+  out->append(trace_key);
+}
+
+bool ParseTraceKey(std::string_view key, std::string_view* project, const uint8_t** trace_id) {
+  // The trace id is fixed-size at the end, so a project may contain any byte.
+  if (key.size() < 17 || key[key.size() - 17] != '\0') return false;
+  *project = key.substr(0, key.size() - 17);
+  *trace_id = reinterpret_cast<const uint8_t*>(key.data() + key.size() - 16);
+  return true;
+}
+
+bool ParseIdleKey(std::string_view key, int64_t* last_update_ms, std::string_view* trace_key) {
+  if (key.size() < 8 + 17) return false;
+  *last_update_ms = DecodeOrderedInt64(key.data());
+  *trace_key = key.substr(8);
+  return true;
+}
+
+void EncodeTraceState(const TraceState& st, std::string* out) {
+  const TraceAggregate& a = st.agg;
+  out->push_back(static_cast<char>(kFormatV1));
+  out->push_back(static_cast<char>((st.open ? kFlagOpen : 0) | (st.has_root ? kFlagRoot : 0)));
+  PutSigned(out, st.last_update_ms);
+  PutSigned(out, st.idle_key_ms);
+  PutVarint64(out, a.start_unix_nano);
+  PutVarint64(out, a.end_unix_nano);
+  PutSigned(out, a.span_count);
+  PutSigned(out, a.llm_calls);
+  PutSigned(out, a.errors);
+  PutSigned(out, a.input_tokens);
+  PutSigned(out, a.output_tokens);
+  PutDouble(out, a.cost_usd);
+  PutLengthPrefixed(out, a.service);
+  PutLengthPrefixed(out, a.name);
+  PutLengthPrefixed(out, a.thread_id);
+  PutLengthPrefixed(out, a.user_id);
+  PutLengthPrefixed(out, a.environment);
+  PutVarint64(out, a.models.size());
+  for (const auto& m : a.models) PutLengthPrefixed(out, m);
+}
+
+bool DecodeTraceState(std::string_view in, TraceState* st) {
+  if (in.size() < 2 || static_cast<uint8_t>(in[0]) != kFormatV1) return false;
+  uint8_t flags = static_cast<uint8_t>(in[1]);
+  in.remove_prefix(2);
+  st->open = flags & kFlagOpen;
+  st->has_root = flags & kFlagRoot;
+  TraceAggregate& a = st->agg;
+  uint64_t n = 0;
+  if (!GetSigned(&in, &st->last_update_ms) || !GetSigned(&in, &st->idle_key_ms) ||
+      !GetVarint64(&in, &a.start_unix_nano) || !GetVarint64(&in, &a.end_unix_nano) ||
+      !GetSigned(&in, &a.span_count) || !GetSigned(&in, &a.llm_calls) ||
+      !GetSigned(&in, &a.errors) || !GetSigned(&in, &a.input_tokens) ||
+      !GetSigned(&in, &a.output_tokens) || !GetDouble(&in, &a.cost_usd) ||
+      !GetString(&in, &a.service) || !GetString(&in, &a.name) || !GetString(&in, &a.thread_id) ||
+      !GetString(&in, &a.user_id) || !GetString(&in, &a.environment) || !GetVarint64(&in, &n) ||
+      n > kMaxModels) {
+    return false;
+  }
+  a.models.resize(n);
+  for (auto& m : a.models) {
+    if (!GetString(&in, &m)) return false;
+  }
+  return in.empty();
+}
+
+void AppendTraceJson(const TraceAggregate& a, std::string* out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Field("trace_id", std::string_view(a.trace_id_hex));
+  w.Field("trace_uuid", std::string_view(a.trace_uuid));
+  w.Field("project", std::string_view(a.project));
+  w.Field("service", std::string_view(a.service));
+  w.Field("name", std::string_view(a.name));
+  w.Field("thread_id", std::string_view(a.thread_id));
+  w.Field("user_id", std::string_view(a.user_id));
+  w.Field("environment", std::string_view(a.environment));
+  w.Field("start", std::string_view(FormatRfc3339Nanos(static_cast<int64_t>(a.start_unix_nano))));
+  w.Field("end", std::string_view(FormatRfc3339Nanos(static_cast<int64_t>(a.end_unix_nano))));
+  w.Field("span_count", a.span_count);
+  w.Field("llm_calls", a.llm_calls);
+  w.Field("errors", a.errors);
+  w.Field("input_tokens", a.input_tokens);
+  w.Field("output_tokens", a.output_tokens);
+  w.Field("cost_usd", a.cost_usd);
+  w.Key("models").BeginArray();
+  for (const auto& m : a.models) w.String(m);
+  w.EndArray();
+  w.EndObject();
+}
+
+}  // namespace spanpipe::resolve

@@ -1,0 +1,341 @@
+#include "operators/trace_registry.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "common/coding.h"
+#include "common/hex.h"
+
+namespace spanpipe::resolve {
+namespace {
+
+constexpr size_t kCloseBatch = 1024;  // idle keys collected per scan (iterators die on writes)
+constexpr size_t kMaxModelsPerTrace = 256;  // matches the codec's bound
+constexpr std::string_view kOpenCountKey = "";
+// Beyond this many spans a hot trace stops tracking its span ids in memory (store reads instead).
+constexpr size_t kMaxKnownSpans = 1024;  // idle store meta key; real keys are >= 25 bytes
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct TraceRegistry::Entry {
+  std::string key;  // traces-store key
+  TraceState st;
+  bool dirty = false;
+  bool idle_persisted = false;  // the store holds idle key (st.idle_key_ms, key)
+  bool queued = false;          // in dirty_ (so Flush visits changed entries only)
+  // Span ids applied since the trace was created in this cache lifetime. While `spans_known`,
+  // this is the trace's whole dedup set and the per-span store read is skipped.
+  bool spans_known = false;
+  std::vector<uint64_t> span_ids;
+  std::list<Entry*>::iterator lru_it;
+  std::list<Entry*>::iterator dirty_it;
+};
+
+TraceRegistry::TraceRegistry(state::KvStore* traces, state::KvStore* spans, state::KvStore* idle,
+                             ResolveOptions options)
+    : traces_(traces), spans_(spans), idle_(idle), options_(std::move(options)) {
+  if (!options_.wall_clock_ms) options_.wall_clock_ms = SystemNowMs;
+  if (options_.cache_traces == 0) options_.cache_traces = 1;  // Apply's outcome points into it
+  // The open-trace count survives restarts in a meta key (only a gauge: failure leaves 0).
+  std::string v;
+  bool found = false;
+  if (idle_->Get(kOpenCountKey, &v, &found).ok() && found) {
+    std::string_view in = v;
+    uint64_t n = 0;
+    if (GetVarint64(&in, &n)) open_count_ = static_cast<int64_t>(n);
+  }
+}
+
+TraceRegistry::~TraceRegistry() = default;
+
+int64_t TraceRegistry::ExpiryMs() const {
+  int64_t now = options_.wall_clock_ms();
+  return now > INT64_MAX - options_.retention_ms ? INT64_MAX : now + options_.retention_ms;
+}
+
+// Loads key into the cache (most recently used), from the store or fresh.
+Status TraceRegistry::Load(std::string_view key, Entry** entry, bool* existed) {
+  auto it = cache_.find(key);
+  if (it != cache_.end()) {
+    Entry* e = it->second.get();
+    lru_.splice(lru_.begin(), lru_, e->lru_it);
+    *entry = e;
+    *existed = true;
+    return Status::OK();
+  }
+  auto e = std::make_unique<Entry>();
+  e->key.assign(key);
+  bool found = false;
+  SPANPIPE_RETURN_IF_ERROR(traces_->Get(e->key, &value_buf_, &found));
+  int64_t expires = 0;
+  std::string_view payload;
+  if (found) {
+    if (!state::UnwrapExpiring(value_buf_, &expires, &payload)) {
+      return Status::Corruption("trace state too short");
+    }
+    // Expired but not yet compacted away: treat as absent, as compaction would.
+    found = expires >= options_.wall_clock_ms();
+  }
+  if (found) {
+    if (!DecodeTraceState(payload, &e->st)) return Status::Corruption("undecodable trace state");
+    e->idle_persisted = e->st.open;
+  }
+  std::string_view project;
+  const uint8_t* trace_id = nullptr;
+  if (!ParseTraceKey(e->key, &project, &trace_id)) return Status::Internal("bad trace key");
+  e->st.agg.project.assign(project);
+  e->st.agg.trace_id_hex.resize(32);
+  HexEncodeTo(trace_id, 16, e->st.agg.trace_id_hex.data());
+  e->st.agg.trace_uuid = TraceUuid(project, trace_id);
+  lru_.push_front(e.get());
+  e->lru_it = lru_.begin();
+  *entry = e.get();
+  *existed = found;
+  cache_.emplace(e->key, std::move(e));
+  return Status::OK();
+}
+
+// The idle index holds one key per open trace, at a time <= its last update: it is written when
+// the trace opens and moved only when a close scan finds the trace still active, so an active
+// trace costs no index writes per update.
+Status TraceRegistry::WriteBack(Entry* e) {
+  if (!e->dirty) return Status::OK();
+  if (e->st.open && !e->idle_persisted) {
+    e->st.idle_key_ms = e->st.last_update_ms;
+    key_buf_.clear();
+    AppendIdleKey(&key_buf_, e->st.idle_key_ms, e->key);
+    idle_->Put(key_buf_, {});
+    e->idle_persisted = true;
+    idle_scan_from_ = std::min(idle_scan_from_, e->st.idle_key_ms);
+  } else if (!e->st.open && e->idle_persisted) {
+    key_buf_.clear();
+    AppendIdleKey(&key_buf_, e->st.idle_key_ms, e->key);
+    idle_->Delete(key_buf_);
+    e->idle_persisted = false;
+  }
+  value_buf_.clear();
+  EncodeTraceState(e->st, &value_buf_);
+  traces_->Put(e->key, state::WrapExpiring(ExpiryMs(), value_buf_));
+  e->dirty = false;
+  return Status::OK();
+}
+
+void TraceRegistry::MarkDirty(Entry* e) {
+  e->dirty = true;
+  if (!e->queued) {
+    dirty_.push_front(e);
+    e->dirty_it = dirty_.begin();
+    e->queued = true;
+  }
+}
+
+// Drops a written-back entry from memory.
+void TraceRegistry::Forget(Entry* e) {
+  if (e->queued) dirty_.erase(e->dirty_it);
+  lru_.erase(e->lru_it);
+  cache_.erase(cache_.find(e->key));  // destroys e (find first: e owns the key)
+}
+
+Status TraceRegistry::EvictIfFull() {
+  while (cache_.size() > options_.cache_traces) {
+    Entry* victim = lru_.back();
+    SPANPIPE_RETURN_IF_ERROR(WriteBack(victim));
+    Forget(victim);
+  }
+  return Status::OK();
+}
+
+Status TraceRegistry::Apply(const SpanRecord& span, int64_t now_ms, ResolveOutcome* out) {
+  std::string& key = apply_key_;
+  key.clear();
+  AppendTraceKey(&key, span.project, span.trace_id);
+  Entry* e = nullptr;
+  bool existed = false;
+  SPANPIPE_RETURN_IF_ERROR(Load(key, &e, &existed));
+  SPANPIPE_RETURN_IF_ERROR(EvictIfFull());  // e is the most recent entry: never the victim
+  TraceAggregate& a = e->st.agg;
+
+  std::string& span_key = span_key_;
+  span_key.clear();
+  AppendSpanKey(&span_key, span.project, span.trace_id, span.span_id);
+  bool duplicate = false;
+  uint64_t span_id = 0;
+  std::memcpy(&span_id, span.span_id, 8);
+  if (!existed) e->spans_known = true;  // a new trace has no spans yet
+  if (e->spans_known) {
+    duplicate = std::find(e->span_ids.begin(), e->span_ids.end(), span_id) != e->span_ids.end();
+  } else {
+    bool found = false;
+    SPANPIPE_RETURN_IF_ERROR(spans_->Get(span_key, &value_buf_, &found));
+    int64_t expires = 0;
+    std::string_view payload;
+    duplicate = found && state::UnwrapExpiring(value_buf_, &expires, &payload) &&
+                expires >= options_.wall_clock_ms();
+  }
+  out->duplicate = duplicate;
+  out->thread_bound_now = false;
+  out->user_bound_now = false;
+  out->trace = &a;
+  if (!duplicate) {
+    spans_->Put(span_key, state::WrapExpiring(ExpiryMs(), {}));
+    if (e->spans_known) {
+      if (e->span_ids.size() < kMaxKnownSpans) {
+        e->span_ids.push_back(span_id);
+      } else {
+        e->spans_known = false;
+        std::vector<uint64_t>().swap(e->span_ids);
+      }
+    }
+    const bool first = a.span_count == 0;
+    a.span_count += 1;
+    if (span.is_llm_call()) a.llm_calls += 1;
+    if (span.error) a.errors += 1;
+    a.input_tokens += span.input_tokens;
+    a.output_tokens += span.output_tokens;
+    a.cost_usd += span.cost_usd;
+    a.start_unix_nano =
+        first ? span.start_unix_nano : std::min(a.start_unix_nano, span.start_unix_nano);
+    a.end_unix_nano = first ? span.end_unix_nano : std::max(a.end_unix_nano, span.end_unix_nano);
+    if (!span.model.empty() && a.models.size() < kMaxModelsPerTrace &&
+        std::find(a.models.begin(), a.models.end(), span.model) == a.models.end()) {
+      a.models.emplace_back(span.model);
+    }
+    if (!span.has_parent && !e->st.has_root) {
+      // The root names the trace and, where it says, its service and environment.
+      e->st.has_root = true;
+      a.name.assign(span.name);
+      if (!span.service.empty()) a.service.assign(span.service);
+      if (!span.environment.empty()) a.environment.assign(span.environment);
+    } else {
+      if (a.service.empty()) a.service.assign(span.service);
+      if (a.environment.empty()) a.environment.assign(span.environment);
+    }
+    if (a.thread_id.empty() && !span.thread_id.empty()) {
+      a.thread_id.assign(span.thread_id);
+      out->thread_bound_now = true;
+    }
+    if (a.user_id.empty() && !span.user_id.empty()) {
+      a.user_id.assign(span.user_id);
+      out->user_bound_now = true;
+    }
+    if (!e->st.open) {
+      e->st.open = true;
+      ++open_count_;
+      open_count_dirty_ = true;
+    }
+    e->st.last_update_ms = std::max(e->st.last_update_ms, now_ms);
+    MarkDirty(e);
+  }
+  out->trace_uuid = a.trace_uuid;
+  out->thread_id = a.thread_id;
+  out->user_id = a.user_id;
+  return Status::OK();
+}
+
+void TraceRegistry::WriteOpenCount() {
+  if (!open_count_dirty_) return;
+  std::string v;
+  PutVarint64(&v, static_cast<uint64_t>(std::max<int64_t>(open_count_, 0)));
+  idle_->Put(kOpenCountKey, v);
+  open_count_dirty_ = false;
+}
+
+Status TraceRegistry::Flush() {
+  for (Entry* e : dirty_) {
+    SPANPIPE_RETURN_IF_ERROR(WriteBack(e));
+    e->queued = false;
+  }
+  dirty_.clear();
+  WriteOpenCount();
+  return Status::OK();
+}
+
+Status TraceRegistry::CloseIdle(int64_t now_ms, Emitter* out, size_t max_traces, bool* complete) {
+  const int64_t cutoff =
+      now_ms < INT64_MIN + options_.idle_timeout_ms ? INT64_MIN : now_ms - options_.idle_timeout_ms;
+  return CloseUpTo(cutoff, out, max_traces, complete);
+}
+
+Status TraceRegistry::CloseAll(Emitter* out, size_t max_traces, bool* complete) {
+  return CloseUpTo(INT64_MAX, out, max_traces, complete);
+}
+
+// Closes traces with last update < cutoff_ms, in idle-key order. Flush first makes the index
+// name every open trace; keys are collected in batches because writes invalidate the
+// pending-batch iterator.
+Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_traces,
+                                bool* complete) {
+  SPANPIPE_RETURN_IF_ERROR(Flush());
+  size_t budget = std::max<size_t>(max_traces, 1);  // index entries this call may handle
+  bool finished = true;
+  std::string start;
+  PutOrderedInt64(&start, idle_scan_from_);
+  std::vector<std::string> batch;
+  std::string json;
+  for (bool more = true; more;) {
+    batch.clear();
+    const size_t limit = std::min(kCloseBatch, budget);
+    {
+      auto it = idle_->Scan({}, start);
+      for (; it->Valid(); it->Next()) {
+        int64_t ms;
+        std::string_view trace_key;
+        if (!ParseIdleKey(it->key(), &ms, &trace_key)) continue;  // the meta key
+        if (ms >= cutoff_ms || batch.size() == limit) break;
+        batch.emplace_back(it->key());
+      }
+      SPANPIPE_RETURN_IF_ERROR(it->status());
+    }
+    more = batch.size() == limit;
+    budget -= batch.size();
+    if (more && budget == 0) {  // stop here; the rest is closed by the next call
+      more = false;
+      finished = false;
+    }
+    if (more) start = batch.back() + '\0';
+    for (const std::string& idle_key : batch) {
+      int64_t ms;
+      std::string_view trace_key;
+      ParseIdleKey(idle_key, &ms, &trace_key);
+      Entry* e = nullptr;
+      bool existed = false;
+      SPANPIPE_RETURN_IF_ERROR(Load(trace_key, &e, &existed));
+      if (!existed || !e->st.open || !e->idle_persisted || e->st.idle_key_ms != ms) {
+        // Stale index entry (trace expired, or superseded): drop it, emit nothing.
+        idle_->Delete(idle_key);
+      } else if (e->st.last_update_ms >= cutoff_ms) {
+        // Still active: move its key up to its last update (past this scan's end).
+        idle_->Delete(idle_key);
+        e->idle_persisted = false;
+        e->dirty = true;
+        SPANPIPE_RETURN_IF_ERROR(WriteBack(e));
+        SPANPIPE_RETURN_IF_ERROR(EvictIfFull());  // e is the newest entry: never the victim
+        continue;                                 // stays hot
+      } else {
+        json.clear();
+        AppendTraceJson(e->st.agg, &json);
+        out->Emit(streams::kTraces, e->st.agg.trace_id_hex, json);
+        e->st.open = false;
+        --open_count_;
+        open_count_dirty_ = true;
+        e->dirty = true;
+        SPANPIPE_RETURN_IF_ERROR(WriteBack(e));  // deletes the idle key
+      }
+      Forget(e);  // a closed trace leaves the hot cache
+    }
+  }
+  if (finished) idle_scan_from_ = std::max(idle_scan_from_, cutoff_ms);
+  if (complete != nullptr) *complete = finished;
+  WriteOpenCount();
+  return Status::OK();
+}
+
+}  // namespace spanpipe::resolve

@@ -1,0 +1,89 @@
+// resolve: the trace registry (CONTRACT §3/§4, docs/trace-resolution.md). De-duplicates spans by
+// (project, trace id, span id), keeps one aggregate per trace in RocksDB state with a bounded
+// in-memory cache of hot traces, binds a trace's thread / user late, and emits spanpipe.traces
+// when a trace has been idle for idle_timeout_ms.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/status.h"
+#include "operators/emitter.h"
+#include "operators/resolve_outcome.h"
+#include "operators/span_record.h"
+#include "operators/trace_codec.h"
+#include "operators/trace_uuid.h"
+#include "state/state_db.h"
+
+namespace spanpipe::resolve {
+
+struct ResolveOptions {
+  int64_t idle_timeout_ms = 30000;
+  // Trace and dedup entries expire this long after their last write (wall clock), see the doc.
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;
+  size_t cache_traces = 100000;
+  // Wall clock for retention expiry stamps (unix ms); empty = system clock. Tests inject one.
+  std::function<int64_t()> wall_clock_ms;
+};
+
+class TraceRegistry {
+ public:
+  // traces and spans must be expiring stores; idle is a plain store.
+  TraceRegistry(state::KvStore* traces, state::KvStore* spans, state::KvStore* idle,
+                ResolveOptions options);
+  ~TraceRegistry();
+  TraceRegistry(const TraceRegistry&) = delete;
+  TraceRegistry& operator=(const TraceRegistry&) = delete;
+
+  // now_ms: the idleness clock (processing time in run/demo, max event time seen in replay).
+  Status Apply(const SpanRecord& span, int64_t now_ms, ResolveOutcome* out);
+  // Emits every open trace whose last update is older than now_ms - idle_timeout_ms (in idle-index
+  // order: roughly oldest first, deterministic) and marks it closed. A late span re-opens it.
+  // max_traces bounds the work (and the pending batch) of one call: a backlog can be closed over
+  // several checkpoints; *complete (optional) says whether every due trace was handled.
+  Status CloseIdle(int64_t now_ms, Emitter* out, size_t max_traces = SIZE_MAX,
+                   bool* complete = nullptr);
+  // End of input: every open trace.
+  Status CloseAll(Emitter* out, size_t max_traces = SIZE_MAX, bool* complete = nullptr);
+  // Writes cached changes into the stores' pending batch (before the lead's StateDb::Commit).
+  Status Flush();
+  size_t open_traces() const { return static_cast<size_t>(open_count_); }
+  size_t cached_traces() const { return cache_.size(); }
+
+ private:
+  struct Entry;
+  Status Load(std::string_view key, Entry** entry, bool* existed);
+  Status WriteBack(Entry* e);
+  Status EvictIfFull();
+  void MarkDirty(Entry* e);
+  void Forget(Entry* e);
+  Status CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_traces, bool* complete);
+  int64_t ExpiryMs() const;
+  void WriteOpenCount();
+
+  state::KvStore* traces_;
+  state::KvStore* spans_;
+  state::KvStore* idle_;
+  ResolveOptions options_;
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<Entry>, KeyHash, std::equal_to<>> cache_;
+  std::list<Entry*> lru_;    // front = most recently used
+  std::list<Entry*> dirty_;  // changed since the last Flush
+  int64_t open_count_ = 0;
+  bool open_count_dirty_ = false;
+  // Idle keys below this were all closed by an earlier scan: the next scan seeks past their
+  // tombstones instead of walking them.
+  int64_t idle_scan_from_ = INT64_MIN;
+  std::string key_buf_, value_buf_, apply_key_, span_key_;
+};
+
+}  // namespace spanpipe::resolve

@@ -1,0 +1,18 @@
+// Stable trace UUIDs (CONTRACT §4 `trace_uuid`): the same (project, trace id) yields the same UUID
+// on every instance and across restarts, with no state. Rule in docs/trace-resolution.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace spanpipe::resolve {
+
+// The spanpipe namespace UUID = uuid5(NAMESPACE_DNS, "traces.spanpipe.dev").
+inline constexpr std::string_view kTraceUuidNamespace = "df4ad7a9-573b-5c0a-96de-bc4c16285b04";
+
+// RFC 4122 version 5 (SHA-1) UUID of kTraceUuidNamespace and the name
+// project + '\0' + lowercase hex of the 16-byte trace id; canonical lowercase 8-4-4-4-12 text.
+std::string TraceUuid(std::string_view project, const uint8_t trace_id[16]);
+
+}  // namespace spanpipe::resolve

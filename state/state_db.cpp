@@ -1,0 +1,234 @@
+#include "state/state_db.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "common/coding.h"
+
+namespace spanpipe::state {
+namespace {
+
+Status FromRocks(const rocksdb::Status& s) {
+  if (s.ok()) return Status::OK();
+  if (s.IsNotFound()) return Status::NotFound(s.ToString());
+  if (s.IsCorruption()) return Status::Corruption(s.ToString());
+  if (s.IsIOError()) return Status::IOError(s.ToString());
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(s.ToString());
+  return Status::Internal(s.ToString());
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Drops values whose embedded expiry has passed: retention without a scan.
+class ExpiryFilter : public rocksdb::CompactionFilter {
+ public:
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*,
+              bool*) const override {
+    if (value.size() < 8) return false;
+    return DecodeOrderedInt64(value.data()) < NowMs();
+  }
+  const char* Name() const override { return "spanpipe.ExpiryFilter"; }
+};
+
+rocksdb::Slice S(std::string_view v) { return rocksdb::Slice(v.data(), v.size()); }
+
+}  // namespace
+
+std::string WrapExpiring(int64_t expires_at_ms, std::string_view payload) {
+  std::string out;
+  out.reserve(8 + payload.size());
+  PutOrderedInt64(&out, expires_at_ms);
+  out.append(payload);
+  return out;
+}
+
+bool UnwrapExpiring(std::string_view stored, int64_t* expires_at_ms, std::string_view* payload) {
+  if (stored.size() < 8) return false;
+  *expires_at_ms = DecodeOrderedInt64(stored.data());
+  *payload = stored.substr(8);
+  return true;
+}
+
+KvIterator::KvIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix)
+    : it_(std::move(it)), prefix_(std::move(prefix)) {}
+KvIterator::~KvIterator() = default;
+bool KvIterator::Valid() const {
+  if (!it_->Valid()) return false;
+  rocksdb::Slice k = it_->key();
+  return k.size() >= prefix_.size() && std::memcmp(k.data(), prefix_.data(), prefix_.size()) == 0;
+}
+void KvIterator::Next() { it_->Next(); }
+std::string_view KvIterator::key() const {
+  auto k = it_->key();
+  return {k.data(), k.size()};
+}
+std::string_view KvIterator::value() const {
+  auto v = it_->value();
+  return {v.data(), v.size()};
+}
+Status KvIterator::status() const { return FromRocks(it_->status()); }
+
+Status KvStore::Get(std::string_view key, std::string* value, bool* found) const {
+  rocksdb::Status s =
+      db_->pending_->GetFromBatchAndDB(db_->db_.get(), rocksdb::ReadOptions(), cf_, S(key), value);
+  if (s.IsNotFound()) {
+    *found = false;
+    return Status::OK();
+  }
+  *found = s.ok();
+  return FromRocks(s);
+}
+
+void KvStore::Put(std::string_view key, std::string_view value) {
+  db_->pending_->Put(cf_, S(key), S(value));
+}
+
+void KvStore::Delete(std::string_view key) { db_->pending_->Delete(cf_, S(key)); }
+
+std::unique_ptr<KvIterator> KvStore::Scan(std::string_view prefix, std::string_view start) const {
+  rocksdb::ReadOptions ro;
+  auto* base = db_->db_->NewIterator(ro, cf_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->pending_->NewIteratorWithBase(cf_, base));
+  std::string seek(start.size() > prefix.size() ? start : prefix);
+  it->Seek(S(seek));
+  return std::unique_ptr<KvIterator>(new KvIterator(std::move(it), std::string(prefix)));
+}
+
+Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) return Status::IOError("cannot create state directory " + options.path + ": " + ec.message());
+
+  std::unique_ptr<StateDb> sdb(new StateDb());
+  uint64_t budget = std::max<uint64_t>(options.memory_budget_mib, 16) << 20;
+  sdb->cache_ = rocksdb::NewLRUCache(budget);
+  // Memtables are charged to the same cache: one number bounds the process's RocksDB memory.
+  sdb->wbm_ = std::make_shared<rocksdb::WriteBufferManager>(budget / 2, sdb->cache_);
+
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = true;
+  dbo.create_missing_column_families = true;
+  dbo.write_buffer_manager = sdb->wbm_;
+  dbo.max_background_jobs = 2;
+  dbo.keep_log_file_num = 3;
+  dbo.max_total_wal_size = 256ull << 20;
+
+  static ExpiryFilter expiry_filter;
+  auto cf_options = [&](bool expiring) {
+    rocksdb::ColumnFamilyOptions cfo;
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = sdb->cache_;
+    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
+    t.cache_index_and_filter_blocks = true;
+    t.pin_l0_filter_and_index_blocks_in_cache = true;
+    // Partitioned index and filters: with more keys than the cache holds filters for, a point
+    // read then loads one small partition instead of a whole multi-MiB filter block per SST.
+    t.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+    t.partition_filters = true;
+    t.metadata_block_size = 4096;
+    t.pin_top_level_index_and_filter = true;
+    t.cache_index_and_filter_blocks_with_high_priority = true;
+    t.format_version = 5;
+    cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+    cfo.write_buffer_size = 32ull << 20;
+    cfo.compression = rocksdb::kLZ4Compression;
+    cfo.bottommost_compression = rocksdb::kZSTD;
+    cfo.level_compaction_dynamic_level_bytes = true;
+    if (expiring) cfo.compaction_filter = &expiry_filter;
+    return cfo;
+  };
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options(false));
+  for (const auto& name : options.stores) {
+    bool expiring = std::find(options.expiring_stores.begin(), options.expiring_stores.end(), name) !=
+                    options.expiring_stores.end();
+    cfs.emplace_back(name, cf_options(expiring));
+  }
+  // Column families present on disk but no longer declared must still be opened.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(dbo, options.path, &existing).ok()) {
+    for (const auto& e : existing) {
+      bool known = std::any_of(cfs.begin(), cfs.end(), [&](auto& d) { return d.name == e; });
+      if (!known) cfs.emplace_back(e, cf_options(false));
+    }
+  }
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(dbo, options.path, cfs, &sdb->handles_, &raw);
+  if (!s.ok()) return Status::IOError("cannot open state at " + options.path + ": " + s.ToString());
+  sdb->db_.reset(raw);
+  for (size_t i = 1; i < cfs.size(); ++i) {
+    sdb->stores_.emplace(cfs[i].name, std::unique_ptr<KvStore>(
+                                          new KvStore(sdb.get(), sdb->handles_[i], cfs[i].name)));
+  }
+  sdb->pending_ = std::make_unique<rocksdb::WriteBatchWithIndex>(rocksdb::BytewiseComparator(), 0,
+                                                                 /*overwrite_key=*/true);
+  *out = std::move(sdb);
+  return Status::OK();
+}
+
+StateDb::~StateDb() {
+  if (db_) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+  }
+}
+
+KvStore* StateDb::store(std::string_view name) {
+  auto it = stores_.find(name);
+  return it == stores_.end() ? nullptr : it->second.get();
+}
+
+Status StateDb::Commit() {
+  if (pending_->GetWriteBatch()->Count() == 0) return Status::OK();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = db_->Write(wo, pending_->GetWriteBatch());
+  if (!s.ok()) return FromRocks(s);
+  pending_->Clear();
+  return Status::OK();
+}
+
+void StateDb::Rollback() { pending_->Clear(); }
+
+size_t StateDb::pending_bytes() const { return pending_->GetWriteBatch()->GetDataSize(); }
+uint64_t StateDb::pending_count() const { return pending_->GetWriteBatch()->Count(); }
+
+uint64_t StateDb::ApproximateSizeBytes() const {
+  uint64_t total = 0;
+  for (auto* h : handles_) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, "rocksdb.live-sst-files-size", &v)) total += v;
+    if (db_->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) total += v;
+  }
+  return total;
+}
+
+std::string StateDb::GetProperty(std::string_view property) const {
+  std::string v;
+  db_->GetProperty(S(property), &v);
+  return v;
+}
+
+Status StateDb::CompactAll() {
+  for (auto* h : handles_) {
+    rocksdb::Status s = db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr);
+    if (!s.ok()) return FromRocks(s);
+  }
+  return Status::OK();
+}
+
+}  // namespace spanpipe::state

@@ -1,0 +1,113 @@
+// StateDb: one RocksDB per process. Each named store is a column family. Writes go to one pending
+// WriteBatchWithIndex that readers see (read-your-writes) and that Commit() applies atomically, so
+// state changes and the consumed offsets written beside them land together or not at all
+// (DESIGN.md checkpoint cycle, step 3). Knows nothing of spans.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatchWithIndex;
+class Iterator;
+class Cache;
+class WriteBufferManager;
+}  // namespace rocksdb
+
+namespace spanpipe::state {
+
+struct StateOptions {
+  std::string path = "./data/state";
+  // One memory budget for the process: block cache, with memtables charged to it.
+  uint64_t memory_budget_mib = 256;
+  // Stores (column families) to open; "default" is implicit.
+  std::vector<std::string> stores;
+  // Per store: values whose embedded expiry (see ExpiringValue) is older than now are dropped by
+  // compaction. Stores not listed never expire.
+  std::vector<std::string> expiring_stores;
+};
+
+class StateDb;
+
+// Iterates one store over keys with a prefix, in key order, seeing pending writes.
+class KvIterator {
+ public:
+  ~KvIterator();
+  bool Valid() const;
+  void Next();
+  std::string_view key() const;
+  std::string_view value() const;
+  Status status() const;
+
+ private:
+  friend class KvStore;
+  KvIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix);
+  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string prefix_;
+};
+
+class KvStore {
+ public:
+  // found=false and OK when absent.
+  Status Get(std::string_view key, std::string* value, bool* found) const;
+  void Put(std::string_view key, std::string_view value);
+  void Delete(std::string_view key);
+  // Range scan over keys starting with prefix (also: seek to `start` >= prefix when given).
+  std::unique_ptr<KvIterator> Scan(std::string_view prefix, std::string_view start = {}) const;
+  const std::string& name() const { return name_; }
+
+ private:
+  friend class StateDb;
+  KvStore(StateDb* db, rocksdb::ColumnFamilyHandle* cf, std::string name)
+      : db_(db), cf_(cf), name_(std::move(name)) {}
+  StateDb* db_;
+  rocksdb::ColumnFamilyHandle* cf_;
+  std::string name_;
+};
+
+class StateDb {
+ public:
+  static Status Open(const StateOptions& options, std::unique_ptr<StateDb>* out);
+  ~StateDb();
+
+  // nullptr if the store was not declared in StateOptions::stores.
+  KvStore* store(std::string_view name);
+  // Applies all pending writes atomically (WAL-synced), then starts a new pending batch.
+  Status Commit();
+  // Drops pending writes (used after a failed checkpoint: the job restarts from the last one).
+  void Rollback();
+  size_t pending_bytes() const;
+  uint64_t pending_count() const;
+  // Approximate live size of all stores on disk, for /metrics.
+  uint64_t ApproximateSizeBytes() const;
+  std::string GetProperty(std::string_view property) const;
+  // Manual compaction (tests of retention; operators never call this).
+  Status CompactAll();
+
+ private:
+  friend class KvStore;
+  friend class KvIterator;
+  StateDb() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::map<std::string, std::unique_ptr<KvStore>, std::less<>> stores_;
+  std::unique_ptr<rocksdb::WriteBatchWithIndex> pending_;
+  std::shared_ptr<rocksdb::Cache> cache_;
+  std::shared_ptr<rocksdb::WriteBufferManager> wbm_;
+};
+
+// Values in expiring stores start with an 8-byte big-endian expiry time (unix ms); the
+// compaction filter drops them once expired. Use these helpers to wrap and unwrap.
+std::string WrapExpiring(int64_t expires_at_ms, std::string_view payload);
+// Returns false if the value is too short to carry an expiry.
+bool UnwrapExpiring(std::string_view stored, int64_t* expires_at_ms, std::string_view* payload);
+
+}  // namespace spanpipe::state

@@ -1,0 +1,100 @@
+#include "operators/ddsketch.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace spanpipe {
+namespace {
+
+constexpr double kQuantiles[] = {0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0};
+
+// Reference: the element at rank floor(q * (n - 1)) of the sorted values.
+double ExactQuantile(const std::vector<double>& sorted, double q) {
+  return sorted[static_cast<size_t>(std::floor(q * static_cast<double>(sorted.size() - 1)))];
+}
+
+std::vector<double> Lognormal(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::lognormal_distribution<double> dist(5.0, 1.5);  // median ~148 ms, long tail
+  std::vector<double> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+TEST(DDSketchTest, QuantilesWithinOnePercentOfExactOn100kLognormal) {
+  std::vector<double> values = Lognormal(100000, 42);
+  DDSketch sketch(0.005);
+  for (double v : values) sketch.Add(v);
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(sketch.count(), values.size());
+  for (double q : kQuantiles) {
+    const double exact = ExactQuantile(values, q);
+    const double est = sketch.Quantile(q);
+    EXPECT_LE(std::abs(est - exact) / exact, 0.01)
+        << "q=" << q << " exact=" << exact << " est=" << est;
+  }
+}
+
+TEST(DDSketchTest, MergeOfPartsEqualsSketchOfUnion) {
+  std::vector<double> values = Lognormal(50000, 7);
+  DDSketch whole(0.005);
+  std::vector<DDSketch> parts(4, DDSketch(0.005));
+  for (size_t i = 0; i < values.size(); ++i) {
+    whole.Add(values[i]);
+    parts[i % 4].Add(values[i]);
+  }
+  DDSketch merged(0.005);
+  for (int i = 3; i >= 0; --i) merged.Merge(parts[i]);  // order must not matter
+  EXPECT_EQ(merged.count(), whole.count());
+  for (double q : kQuantiles) EXPECT_EQ(merged.Quantile(q), whole.Quantile(q)) << q;
+  std::string a, b;
+  merged.EncodeTo(&a);
+  whole.EncodeTo(&b);
+  EXPECT_EQ(a, b);
+}
+
+TEST(DDSketchTest, ZeroDurationsAndRoundTrip) {
+  DDSketch s(0.01);
+  for (int i = 0; i < 10; ++i) s.Add(0.0);
+  for (int i = 1; i <= 10; ++i) s.Add(i * 1000.0);
+  EXPECT_EQ(s.Quantile(0.0), 0.0);
+  EXPECT_EQ(s.Quantile(0.4), 0.0);  // rank floor(0.4*19)=7: still a zero
+  // rank floor(0.99*19)=18 -> the 9th non-zero value, 9000 ms
+  EXPECT_NEAR(s.Quantile(0.99), 9000.0, 9000.0 * 0.01);
+  std::string enc;
+  s.EncodeTo(&enc);
+  std::string_view in(enc);
+  DDSketch d;
+  ASSERT_TRUE(d.DecodeFrom(&in));
+  EXPECT_TRUE(in.empty());
+  EXPECT_EQ(d.count(), 20u);
+  EXPECT_EQ(d.relative_accuracy(), 0.01);
+  for (double q : kQuantiles) EXPECT_EQ(d.Quantile(q), s.Quantile(q));
+  // A sparse sketch encodes only its non-empty buckets: values 1 s and 1e6 s apart cost bytes, not
+  // thousands of empty buckets.
+  DDSketch wide(0.005);
+  wide.Add(1.0);
+  wide.Add(1e9);
+  std::string wide_enc;
+  wide.EncodeTo(&wide_enc);
+  EXPECT_LT(wide_enc.size(), 40u);
+}
+
+TEST(DDSketchTest, DecodeRejectsTruncatedInput) {
+  DDSketch s;
+  for (int i = 1; i < 100; ++i) s.Add(i);
+  std::string enc;
+  s.EncodeTo(&enc);
+  for (size_t cut = 0; cut < enc.size(); ++cut) {
+    std::string_view in(enc.data(), cut);
+    DDSketch d;
+    EXPECT_FALSE(d.DecodeFrom(&in)) << cut;
+  }
+}
+
+}  // namespace
+}  // namespace spanpipe

@@ -1,0 +1,140 @@
+#include "operators/thread_merge.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "resolve_test_util.h"
+
+namespace spanpipe::threads {
+namespace {
+
+using nlohmann::json;
+using testutil::RecordingEmitter;
+
+ThreadPartial Partial(int32_t partition, uint64_t version, int64_t spans,
+                      std::vector<ThreadTrace> traces, std::vector<std::string> users,
+                      uint64_t first, uint64_t last) {
+  ThreadPartial p;
+  p.partition = partition;
+  p.version = version;
+  p.project = "default";
+  p.thread_id = "conv";
+  p.totals.trace_count = static_cast<int64_t>(traces.size());
+  p.totals.span_count = spans;
+  p.totals.llm_calls = spans / 2;
+  p.totals.errors = 1;
+  p.totals.input_tokens = 10 * spans;
+  p.totals.output_tokens = spans;
+  p.totals.cost_usd = 0.25 * static_cast<double>(spans);
+  p.totals.first_seen_unix_nano = first;
+  p.totals.last_seen_unix_nano = last;
+  p.totals.traces = std::move(traces);
+  p.totals.models = {"m" + std::to_string(partition)};
+  p.totals.user_ids = std::move(users);
+  return p;
+}
+
+std::string Enc(const ThreadPartial& p) {
+  std::string s;
+  EncodeThreadPartial(p, &s);
+  return s;
+}
+
+class ThreadMergeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = dir_.Open({"merged"}, {});
+    merge_ = std::make_unique<ThreadMerge>(db_->store("merged"));
+  }
+  std::vector<json> Emit() {
+    RecordingEmitter em;
+    EXPECT_TRUE(merge_->Emit(&em).ok());
+    std::vector<json> v;
+    for (const auto& r : em.records) {
+      EXPECT_EQ(r.stream, streams::kThreads);
+      EXPECT_EQ(r.key, "default|conv");
+      v.push_back(json::parse(r.value));
+    }
+    return v;
+  }
+  testutil::StateDir dir_{"merge"};
+  std::unique_ptr<state::StateDb> db_;
+  std::unique_ptr<ThreadMerge> merge_;
+};
+
+TEST_F(ThreadMergeTest, SamePartialTwiceIsIdempotent) {
+  auto p = Partial(0, 3, 3, {{100, "aa"}}, {"u"}, 100, 200);
+  ASSERT_TRUE(merge_->Apply("default|conv", Enc(p)).ok());
+  ASSERT_TRUE(merge_->Apply("default|conv", Enc(p)).ok());
+  auto out = Emit();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["span_count"], 3);
+  EXPECT_EQ(out[0]["trace_count"], 1);
+  // Re-delivered after publishing: nothing changed, nothing to publish.
+  ASSERT_TRUE(merge_->Apply("default|conv", Enc(p)).ok());
+  EXPECT_TRUE(Emit().empty());
+}
+
+TEST_F(ThreadMergeTest, OlderPartialArrivingLateNeverWins) {
+  auto newer = Partial(0, 5, 5, {{100, "aa"}, {150, "bb"}}, {}, 100, 300);
+  auto older = Partial(0, 2, 2, {{100, "aa"}}, {}, 100, 200);
+  ASSERT_TRUE(merge_->Apply("default|conv", Enc(newer)).ok());
+  ASSERT_TRUE(merge_->Apply("default|conv", Enc(older)).ok());
+  auto out = Emit();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["span_count"], 5);
+  EXPECT_EQ(out[0]["trace_count"], 2);
+  EXPECT_EQ(out[0]["trace_ids"], json::array({"aa", "bb"}));
+}
+
+TEST_F(ThreadMergeTest, PartitionsAreSummedAndListsUnioned) {
+  auto p0 = Partial(0, 4, 4, {{300, "cc"}, {100, "aa"}}, {"alice", "bob"}, 100, 400);
+  auto p1 = Partial(1, 2, 2, {{200, "bb"}}, {"bob", "carol"}, 50, 350);
+  ASSERT_TRUE(merge_->Apply("default|conv", Enc(p1)).ok());
+  ASSERT_TRUE(merge_->Apply("default|conv", Enc(p0)).ok());
+  auto out = Emit();
+  ASSERT_EQ(out.size(), 1u);
+  const json& j = out[0];
+  EXPECT_EQ(j["project"], "default");
+  EXPECT_EQ(j["thread_id"], "conv");
+  EXPECT_EQ(j["trace_count"], 3);
+  EXPECT_EQ(j["span_count"], 6);
+  EXPECT_EQ(j["llm_calls"], 3);
+  EXPECT_EQ(j["errors"], 2);
+  EXPECT_EQ(j["input_tokens"], 60);
+  EXPECT_EQ(j["output_tokens"], 6);
+  EXPECT_DOUBLE_EQ(j["cost_usd"].get<double>(), 1.5);
+  EXPECT_EQ(j["first_seen"], "1970-01-01T00:00:00.000000050Z");
+  EXPECT_EQ(j["last_seen"], "1970-01-01T00:00:00.000000400Z");
+  EXPECT_EQ(j["trace_ids"], json::array({"aa", "bb", "cc"}));
+  EXPECT_EQ(j["models"], json::array({"m0", "m1"}));
+  EXPECT_EQ(j["user_ids"], json::array({"alice", "bob", "carol"}));
+
+  // A newer partial of partition 1 replaces only partition 1's share.
+  auto p1b = Partial(1, 3, 3, {{200, "bb"}}, {"bob"}, 50, 360);
+  ASSERT_TRUE(merge_->Apply("default|conv", Enc(p1b)).ok());
+  out = Emit();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["span_count"], 7);
+  EXPECT_EQ(out[0]["trace_count"], 3);
+}
+
+TEST_F(ThreadMergeTest, MergedStateSurvivesRestart) {
+  auto p0 = Partial(0, 4, 4, {{100, "aa"}}, {}, 100, 400);
+  ASSERT_TRUE(merge_->Apply("default|conv", Enc(p0)).ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  merge_ = std::make_unique<ThreadMerge>(db_->store("merged"));
+  auto p1 = Partial(1, 1, 1, {{200, "bb"}}, {}, 200, 300);
+  ASSERT_TRUE(merge_->Apply("default|conv", Enc(p1)).ok());
+  auto out = Emit();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["span_count"], 5);
+}
+
+TEST_F(ThreadMergeTest, GarbagePartialIsRejected) {
+  EXPECT_FALSE(merge_->Apply("default|conv", "not a partial").ok());
+  EXPECT_TRUE(Emit().empty());
+}
+
+}  // namespace
+}  // namespace spanpipe::threads

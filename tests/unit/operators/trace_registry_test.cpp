@@ -1,0 +1,526 @@
+#include "operators/trace_registry.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <set>
+
+#include "common/coding.h"
+#include "operators/trace_codec.h"
+#include "operators/trace_uuid.h"
+#include "resolve_test_util.h"
+
+namespace spanpipe::resolve {
+namespace {
+
+using nlohmann::json;
+using testutil::RecordingEmitter;
+using testutil::SpanFactory;
+using testutil::SpanSpec;
+
+constexpr char kT1[] = "0123456789abcdef0123456789abcdef";
+
+class TraceRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+  void Reopen(ResolveOptions opts = {}) {
+    reg_.reset();
+    db_.reset();
+    db_ = dir_.Open({"traces", "spans", "idle"}, {"traces", "spans"});
+    NewRegistry(std::move(opts));
+  }
+  // A fresh registry over the same stores (what a restarted task builds).
+  void NewRegistry(ResolveOptions opts = {}) {
+    opts_ = std::move(opts);
+    reg_ = std::make_unique<TraceRegistry>(db_->store("traces"), db_->store("spans"),
+                                           db_->store("idle"), opts_);
+  }
+  ResolveOutcome Apply(const SpanSpec& s, int64_t now_ms = 1000) {
+    ResolveOutcome out;
+    Status st = reg_->Apply(spans_.Make(s), now_ms, &out);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return out;
+  }
+  std::vector<json> CloseAll() {
+    RecordingEmitter em;
+    Status st = reg_->CloseAll(&em);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return Parse(em);
+  }
+  std::vector<json> CloseIdle(int64_t now_ms) {
+    RecordingEmitter em;
+    Status st = reg_->CloseIdle(now_ms, &em);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return Parse(em);
+  }
+  static std::vector<json> Parse(const RecordingEmitter& em) {
+    std::vector<json> v;
+    for (const auto& r : em.records) {
+      EXPECT_EQ(r.stream, streams::kTraces);
+      json j = json::parse(r.value);
+      EXPECT_EQ(r.key, j["trace_id"].get<std::string>());
+      v.push_back(std::move(j));
+    }
+    return v;
+  }
+
+  testutil::StateDir dir_{"resolve"};
+  std::unique_ptr<state::StateDb> db_;
+  std::unique_ptr<TraceRegistry> reg_;
+  ResolveOptions opts_;
+  SpanFactory spans_;
+};
+
+TEST(TraceUuidTest, MatchesIndependentlyComputedVersion5Goldens) {
+  // python3: uuid.uuid5(uuid.UUID('df4ad7a9-573b-5c0a-96de-bc4c16285b04'), project + '\0' + hex)
+  uint8_t id[16];
+  ASSERT_TRUE(HexDecodeTo("0123456789abcdef0123456789abcdef", id, 16));
+  EXPECT_EQ(TraceUuid("default", id), "5559fde4-a784-5d0a-bb68-01715ad7f535");
+  EXPECT_EQ(TraceUuid("acme", id), "71ddeedb-7107-5ad0-8dba-2891d39c98de");
+  ASSERT_TRUE(HexDecodeTo("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFF01", id, 16));
+  EXPECT_EQ(TraceUuid("default", id), "432f10be-9988-5c78-a8fb-46a51abfb7ec");
+}
+
+TEST(TraceUuidTest, NamespaceIsTheDocumentedDerivation) {
+  // python3: uuid.uuid5(uuid.NAMESPACE_DNS, 'traces.spanpipe.dev')
+  EXPECT_EQ(kTraceUuidNamespace, "df4ad7a9-573b-5c0a-96de-bc4c16285b04");
+}
+
+TEST(TraceCodecTest, KeyLayoutsAndOrder) {
+  uint8_t id[16], span[8];
+  ASSERT_TRUE(HexDecodeTo(kT1, id, 16));
+  ASSERT_TRUE(HexDecodeTo("00000000000000ff", span, 8));
+  std::string tk;
+  AppendTraceKey(&tk, "p", id);
+  EXPECT_EQ(tk, std::string("p\0", 2) + std::string(reinterpret_cast<char*>(id), 16));
+  std::string sk;
+  AppendSpanKey(&sk, "p", id, span);
+  EXPECT_EQ(sk, tk + std::string(reinterpret_cast<char*>(span), 8));
+  std::string_view project;
+  const uint8_t* parsed = nullptr;
+  ASSERT_TRUE(ParseTraceKey(tk, &project, &parsed));
+  EXPECT_EQ(project, "p");
+  EXPECT_EQ(0, memcmp(parsed, id, 16));
+
+  // Idle keys sort by time first (negative before positive), then trace key.
+  std::vector<int64_t> times = {-5, 0, 3, 1000, int64_t{1} << 40};
+  std::vector<std::string> keys;
+  for (int64_t t : times) {
+    std::string k;
+    AppendIdleKey(&k, t, tk);
+    keys.push_back(k);
+  }
+  for (size_t i = 1; i < keys.size(); ++i) EXPECT_LT(keys[i - 1], keys[i]) << i;
+  int64_t ms;
+  std::string_view back;
+  ASSERT_TRUE(ParseIdleKey(keys[0], &ms, &back));
+  EXPECT_EQ(ms, -5);
+  EXPECT_EQ(back, tk);
+}
+
+TEST(TraceCodecTest, StateRoundTrips) {
+  TraceState st;
+  st.open = true;
+  st.has_root = true;
+  st.last_update_ms = -7;
+  st.agg.service = "svc";
+  st.agg.name = "root";
+  st.agg.thread_id = "th";
+  st.agg.user_id = "u";
+  st.agg.environment = "prod";
+  st.agg.start_unix_nano = 5;
+  st.agg.end_unix_nano = 9;
+  st.agg.span_count = 3;
+  st.agg.llm_calls = 2;
+  st.agg.errors = 1;
+  st.agg.input_tokens = 100;
+  st.agg.output_tokens = 50;
+  st.agg.cost_usd = 0.125;
+  st.agg.models = {"a", "b"};
+  std::string enc;
+  EncodeTraceState(st, &enc);
+  TraceState got;
+  ASSERT_TRUE(DecodeTraceState(enc, &got));
+  EXPECT_EQ(got.open, true);
+  EXPECT_EQ(got.has_root, true);
+  EXPECT_EQ(got.last_update_ms, -7);
+  EXPECT_EQ(got.agg.name, "root");
+  EXPECT_EQ(got.agg.end_unix_nano, 9u);
+  EXPECT_EQ(got.agg.cost_usd, 0.125);
+  EXPECT_EQ(got.agg.models, (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(DecodeTraceState(enc.substr(0, enc.size() - 1), &got));
+}
+
+TEST_F(TraceRegistryTest, AggregatesAllSpansOfATrace) {
+  Apply({.trace_hex = kT1,
+         .span_hex = "0000000000000001",
+         .name = "agent run",
+         .service = "chat-api",
+         .environment = "prod",
+         .start = 1'000'000'000,
+         .end = 9'000'000'000});
+  Apply({.trace_hex = kT1,
+         .span_hex = "0000000000000002",
+         .parent_hex = "0000000000000001",
+         .name = "chat",
+         .service = "chat-api",
+         .model = "gpt-4o",
+         .start = 2'000'000'000,
+         .end = 3'000'000'000,
+         .input_tokens = 100,
+         .output_tokens = 20,
+         .cost_usd = 0.5});
+  Apply({.trace_hex = kT1,
+         .span_hex = "0000000000000003",
+         .parent_hex = "0000000000000001",
+         .name = "chat",
+         .model = "claude-3",
+         .start = 4'000'000'000,
+         .end = 10'500'000'000,
+         .error = true,
+         .input_tokens = 7,
+         .output_tokens = 3,
+         .cost_usd = 0.25});
+  ResolveOutcome o = Apply({.trace_hex = kT1,
+                            .span_hex = "0000000000000004",
+                            .parent_hex = "0000000000000001",
+                            .name = "chat",
+                            .model = "gpt-4o",
+                            .start = 5'000'000'000,
+                            .end = 6'000'000'000,
+                            .input_tokens = 1,
+                            .output_tokens = 1});
+  ASSERT_NE(o.trace, nullptr);
+  EXPECT_EQ(o.trace->span_count, 4);
+  EXPECT_EQ(reg_->open_traces(), 1u);
+
+  auto out = CloseAll();
+  ASSERT_EQ(out.size(), 1u);
+  const json& j = out[0];
+  EXPECT_EQ(j["trace_id"], kT1);
+  EXPECT_EQ(j["trace_uuid"], "5559fde4-a784-5d0a-bb68-01715ad7f535");
+  EXPECT_EQ(j["project"], "default");
+  EXPECT_EQ(j["service"], "chat-api");
+  EXPECT_EQ(j["name"], "agent run");
+  EXPECT_EQ(j["environment"], "prod");
+  EXPECT_EQ(j["thread_id"], "");
+  EXPECT_EQ(j["user_id"], "");
+  EXPECT_EQ(j["start"], "1970-01-01T00:00:01Z");
+  EXPECT_EQ(j["end"], "1970-01-01T00:00:10.500Z");
+  EXPECT_EQ(j["span_count"], 4);
+  EXPECT_EQ(j["llm_calls"], 3);
+  EXPECT_EQ(j["errors"], 1);
+  EXPECT_EQ(j["input_tokens"], 108);
+  EXPECT_EQ(j["output_tokens"], 24);
+  EXPECT_DOUBLE_EQ(j["cost_usd"].get<double>(), 0.75);
+  EXPECT_EQ(j["models"], json::array({"gpt-4o", "claude-3"}));
+  EXPECT_EQ(reg_->open_traces(), 0u);
+}
+
+TEST_F(TraceRegistryTest, DuplicateChangesNothingEvenAfterRestart) {
+  SpanSpec s{.trace_hex = kT1, .span_hex = "0000000000000001", .model = "m", .input_tokens = 5};
+  EXPECT_FALSE(Apply(s).duplicate);
+  ResolveOutcome d = Apply(s);
+  EXPECT_TRUE(d.duplicate);
+  EXPECT_EQ(d.trace->span_count, 1);
+  EXPECT_EQ(d.trace->input_tokens, 5);
+  // Same ids in another project are a different span.
+  SpanSpec other = s;
+  other.project = "acme";
+  EXPECT_FALSE(Apply(other).duplicate);
+
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  Reopen();  // cold cache: the stores alone must recognise it
+  EXPECT_TRUE(Apply(s).duplicate);
+  auto out = CloseAll();
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& j : out) {
+    EXPECT_EQ(j["span_count"], 1);
+    EXPECT_EQ(j["input_tokens"], 5);
+  }
+}
+
+TEST_F(TraceRegistryTest, DuplicatesDetectedInLargeHotTrace) {
+  // Past the in-memory span-id limit the registry falls back to the spans store.
+  constexpr int kSpans = 1500;
+  for (int i = 0; i < kSpans; ++i) {
+    ASSERT_FALSE(Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(i)}).duplicate) << i;
+  }
+  for (int i : {0, 5, 1023, 1024, 1025, 1499}) {
+    EXPECT_TRUE(Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(i)}).duplicate) << i;
+  }
+  auto fresh = Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(kSpans)});
+  EXPECT_FALSE(fresh.duplicate);
+  EXPECT_EQ(fresh.trace->span_count, kSpans + 1);
+}
+
+TEST_F(TraceRegistryTest, RootArrivingLastNamesTheTraceAndSetsService) {
+  Apply({.trace_hex = kT1,
+         .span_hex = "0000000000000002",
+         .parent_hex = "0000000000000001",
+         .name = "child",
+         .service = "worker",
+         .environment = "staging",
+         .start = 5,
+         .end = 50});
+  Apply({.trace_hex = kT1,
+         .span_hex = "0000000000000003",
+         .parent_hex = "0000000000000002",
+         .name = "grandchild",
+         .service = "other",
+         .start = 3,
+         .end = 40});
+  auto mid = Apply({.trace_hex = kT1,
+                    .span_hex = "0000000000000004",
+                    .parent_hex = "0000000000000001",
+                    .name = "x",
+                    .start = 6,
+                    .end = 7});
+  EXPECT_EQ(mid.trace->name, "");
+  EXPECT_EQ(mid.trace->service, "worker");  // first seen until the root says otherwise
+  Apply({.trace_hex = kT1,
+         .span_hex = "0000000000000001",
+         .name = "root",
+         .service = "gateway",
+         .start = 4,
+         .end = 45});
+  auto out = CloseAll();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["name"], "root");
+  EXPECT_EQ(out[0]["service"], "gateway");
+  EXPECT_EQ(out[0]["environment"], "staging");  // root had none: first seen stays
+  EXPECT_EQ(out[0]["start"], "1970-01-01T00:00:00.000000003Z");
+  EXPECT_EQ(out[0]["end"], "1970-01-01T00:00:00.000000050Z");
+  EXPECT_EQ(out[0]["span_count"], 4);
+}
+
+TEST_F(TraceRegistryTest, RootThatNeverArrivesLeavesNameEmpty) {
+  Apply({.trace_hex = kT1,
+         .span_hex = "0000000000000002",
+         .parent_hex = "0000000000000001",
+         .name = "child",
+         .service = "worker"});
+  auto out = CloseAll();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["name"], "");
+  EXPECT_EQ(out[0]["service"], "worker");
+}
+
+TEST_F(TraceRegistryTest, FirstThreadAndUserBindForTheWholeTrace) {
+  auto a = Apply({.trace_hex = kT1, .span_hex = "0000000000000001"});
+  EXPECT_FALSE(a.thread_bound_now);
+  EXPECT_EQ(a.thread_id, "");
+  auto b = Apply({.trace_hex = kT1, .span_hex = "0000000000000002", .thread_id = "th-1"});
+  EXPECT_TRUE(b.thread_bound_now);
+  EXPECT_FALSE(b.user_bound_now);
+  EXPECT_EQ(b.thread_id, "th-1");
+  auto c = Apply(
+      {.trace_hex = kT1, .span_hex = "0000000000000003", .thread_id = "th-2", .user_id = "u-1"});
+  EXPECT_FALSE(c.thread_bound_now);
+  EXPECT_TRUE(c.user_bound_now);
+  EXPECT_EQ(c.thread_id, "th-1");
+  EXPECT_EQ(c.user_id, "u-1");
+  auto d = Apply({.trace_hex = kT1, .span_hex = "0000000000000004", .user_id = "u-2"});
+  EXPECT_FALSE(d.user_bound_now);
+  EXPECT_EQ(d.user_id, "u-1");
+  auto dup = Apply({.trace_hex = kT1, .span_hex = "0000000000000002", .thread_id = "th-1"});
+  EXPECT_TRUE(dup.duplicate);
+  EXPECT_FALSE(dup.thread_bound_now);
+  auto out = CloseAll();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["thread_id"], "th-1");
+  EXPECT_EQ(out[0]["user_id"], "u-1");
+}
+
+TEST_F(TraceRegistryTest, IdleTraceClosesOnceAndLateSpanReopensIt) {
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001", .name = "root"}, /*now_ms=*/1000);
+  const std::string t2 = "00000000000000000000000000000002";
+  Apply({.trace_hex = t2, .span_hex = "0000000000000001"}, /*now_ms=*/20000);
+  EXPECT_TRUE(CloseIdle(31000).empty());  // last update 1000 is not older than 31000 - 30000
+  auto first = CloseIdle(31001);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0]["trace_id"], kT1);
+  EXPECT_EQ(first[0]["span_count"], 1);
+  EXPECT_EQ(reg_->open_traces(), 1u);
+  EXPECT_TRUE(CloseIdle(31002).empty());  // closed traces are not emitted twice
+
+  // A late span re-opens the closed trace, which is emitted again (as a total) once idle again.
+  auto late =
+      Apply({.trace_hex = kT1, .span_hex = "0000000000000002", .parent_hex = "0000000000000001"},
+            /*now_ms=*/40000);
+  EXPECT_FALSE(late.duplicate);
+  EXPECT_EQ(late.trace->span_count, 2);
+  EXPECT_EQ(reg_->open_traces(), 2u);
+  auto second = CloseIdle(70001);
+  ASSERT_EQ(second.size(), 2u);  // oldest first
+  EXPECT_EQ(second[0]["trace_id"], t2);
+  EXPECT_EQ(second[1]["trace_id"], kT1);
+  EXPECT_EQ(second[1]["span_count"], 2);
+  EXPECT_EQ(second[1]["name"], "root");
+  EXPECT_EQ(reg_->open_traces(), 0u);
+  EXPECT_TRUE(CloseAll().empty());
+}
+
+TEST_F(TraceRegistryTest, TraceUpdatedAfterOpeningIsNotClosedEarly) {
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001"}, /*now_ms=*/1000);
+  ASSERT_TRUE(reg_->Flush().ok());
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000002"}, /*now_ms=*/25000);
+  EXPECT_TRUE(CloseIdle(31001).empty());  // opened at 1000 but updated at 25000
+  EXPECT_TRUE(CloseIdle(55000).empty());
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000003"}, /*now_ms=*/50000);
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  NewRegistry();  // the moved index entry is in the store, not only in memory
+  EXPECT_TRUE(CloseIdle(79999).empty());
+  auto out = CloseIdle(80001);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["span_count"], 3);
+  EXPECT_TRUE(CloseAll().empty());
+}
+
+TEST_F(TraceRegistryTest, BoundedCloseSpreadsABacklogOverCalls) {
+  for (int t = 0; t < 50; ++t)
+    Apply({.trace_hex = testutil::TraceHex(t), .span_hex = "0000000000000001"}, t);
+  std::set<std::string> seen;
+  int calls = 0;
+  for (bool complete = false; !complete; ++calls) {
+    RecordingEmitter em;
+    ASSERT_TRUE(reg_->CloseAll(&em, 20, &complete).ok());
+    EXPECT_LE(em.records.size(), 20u);
+    for (const auto& r : em.records) EXPECT_TRUE(seen.insert(r.key).second) << r.key;
+    ASSERT_TRUE(reg_->Flush().ok());
+    ASSERT_TRUE(db_->Commit().ok());
+    ASSERT_LT(calls, 10);
+  }
+  EXPECT_EQ(seen.size(), 50u);
+  EXPECT_EQ(reg_->open_traces(), 0u);
+}
+
+TEST_F(TraceRegistryTest, OpenTraceCountAndIdleIndexSurviveRestart) {
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001"}, 1000);
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  Reopen();
+  EXPECT_EQ(reg_->open_traces(), 1u);
+  auto out = CloseIdle(100000);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(reg_->open_traces(), 0u);
+}
+
+TEST_F(TraceRegistryTest, SmallCacheHandlesManyInterleavedTraces) {
+  ResolveOptions o;
+  o.cache_traces = 3;
+  NewRegistry(o);
+  constexpr int kTraces = 200, kSpans = 4;
+  for (int s = 0; s < kSpans; ++s) {
+    for (int t = 0; t < kTraces; ++t) {
+      Apply({.trace_hex = testutil::TraceHex(t),
+             .span_hex = testutil::SpanHex(s),
+             .parent_hex = s == 0 ? "" : testutil::SpanHex(0),
+             .name = "n" + std::to_string(t),
+             .input_tokens = t},
+            1000 + s);
+      EXPECT_LE(reg_->cached_traces(), 3u);
+    }
+  }
+  // Every span again: all duplicates, from the store since the cache holds only 3 traces.
+  for (int t = 0; t < kTraces; ++t) {
+    EXPECT_TRUE(
+        Apply({.trace_hex = testutil::TraceHex(t), .span_hex = testutil::SpanHex(1)}).duplicate);
+  }
+  EXPECT_EQ(reg_->open_traces(), static_cast<size_t>(kTraces));
+  auto out = CloseAll();
+  ASSERT_EQ(out.size(), static_cast<size_t>(kTraces));
+  std::map<std::string, json> by_id;
+  for (auto& j : out) by_id[j["trace_id"]] = j;
+  for (int t = 0; t < kTraces; ++t) {
+    const json& j = by_id.at(testutil::TraceHex(t));
+    EXPECT_EQ(j["span_count"], kSpans);
+    EXPECT_EQ(j["input_tokens"], kSpans * t);
+    EXPECT_EQ(j["name"], "n" + std::to_string(t));
+  }
+}
+
+TEST_F(TraceRegistryTest, CrashReplayReproducesIdenticalOutput) {
+  ResolveOptions o;
+  o.cache_traces = 2;  // eviction mid-run must not change anything
+  o.idle_timeout_ms = 100;
+  NewRegistry(o);
+  // Before the checkpoint.
+  for (int t = 0; t < 5; ++t) {
+    Apply({.trace_hex = testutil::TraceHex(t),
+           .span_hex = testutil::SpanHex(0),
+           .model = "m",
+           .input_tokens = 1},
+          1000);
+  }
+  RecordingEmitter pre;
+  ASSERT_TRUE(reg_->CloseIdle(1050, &pre).ok());
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+
+  // After the checkpoint: re-delivered spans, late spans, new traces, closes.
+  auto run = [&]() {
+    RecordingEmitter em;
+    std::vector<ResolveOutcome> outs;
+    for (int t = 0; t < 8; ++t) {
+      SpanRecord r = spans_.Make({.trace_hex = testutil::TraceHex(t),
+                                  .span_hex = testutil::SpanHex(t % 2),
+                                  .parent_hex = t % 2 ? testutil::SpanHex(0) : "",
+                                  .model = "m2",
+                                  .thread_id = "th" + std::to_string(t % 3),
+                                  .input_tokens = 2,
+                                  .cost_usd = 0.1 * t});
+      ResolveOutcome out;
+      EXPECT_TRUE(reg_->Apply(r, 1100 + t * 20, &out).ok());
+      outs.push_back(out);
+      EXPECT_TRUE(reg_->CloseIdle(1100 + t * 20, &em).ok());
+    }
+    EXPECT_TRUE(reg_->CloseAll(&em).ok());
+    std::string flags;
+    for (auto& o : outs) {
+      flags += o.duplicate ? 'D' : '-';
+      flags += o.thread_bound_now ? 'T' : '-';
+    }
+    em.records.push_back({"flags", "", flags});
+    return em.records;
+  };
+  auto first = run();
+  ASSERT_TRUE(reg_->Flush().ok());
+  db_->Rollback();  // crash before the next commit
+  NewRegistry(o);
+  auto second = run();
+  EXPECT_GT(first.size(), 8u);
+  EXPECT_EQ(first, second);
+  // And the replayed state really is the post-checkpoint state: spans of 0 re-applied were dups.
+  EXPECT_EQ(first.back().value.substr(0, 2), "D-");
+}
+
+TEST_F(TraceRegistryTest, RetentionExpiresTraceAndDedupState) {
+  ResolveOptions o;
+  o.retention_ms = 10;
+  o.wall_clock_ms = [] { return int64_t{1000}; };  // written long ago: already expired now
+  NewRegistry(o);
+  SpanSpec s{.trace_hex = kT1, .span_hex = "0000000000000001"};
+  Apply(s);
+  EXPECT_EQ(CloseAll().size(), 1u);
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  ASSERT_TRUE(db_->CompactAll().ok());
+  uint8_t id[16];
+  ASSERT_TRUE(HexDecodeTo(kT1, id, 16));
+  std::string key, v;
+  AppendTraceKey(&key, "default", id);
+  bool found = true;
+  ASSERT_TRUE(db_->store("traces")->Get(key, &v, &found).ok());
+  EXPECT_FALSE(found);
+  NewRegistry();  // system clock
+  ResolveOutcome again = Apply(s);
+  EXPECT_FALSE(again.duplicate);  // the dedup entry expired with it
+  EXPECT_EQ(again.trace->span_count, 1);
+}
+
+}  // namespace
+}  // namespace spanpipe::resolve

@@ -1,0 +1,104 @@
+#include "state/state_db.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+
+namespace spanpipe::state {
+namespace {
+
+class StateDbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("spanpipe_state_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    opts_.path = dir_.string();
+    opts_.memory_budget_mib = 32;
+    opts_.stores = {"a", "b"};
+    opts_.expiring_stores = {"b"};
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<StateDb> Open() {
+    std::unique_ptr<StateDb> db;
+    Status s = StateDb::Open(opts_, &db);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return db;
+  }
+  std::filesystem::path dir_;
+  StateOptions opts_;
+};
+
+TEST_F(StateDbTest, PendingWritesAreVisibleBeforeCommitAndLostOnRollback) {
+  auto db = Open();
+  KvStore* a = db->store("a");
+  ASSERT_NE(a, nullptr);
+  a->Put("k", "v1");
+  std::string v;
+  bool found = false;
+  ASSERT_TRUE(a->Get("k", &v, &found).ok());
+  EXPECT_TRUE(found);
+  EXPECT_EQ(v, "v1");
+  db->Rollback();
+  ASSERT_TRUE(a->Get("k", &v, &found).ok());
+  EXPECT_FALSE(found);
+}
+
+TEST_F(StateDbTest, CommittedWritesSurviveReopen) {
+  {
+    auto db = Open();
+    db->store("a")->Put("k", "v");
+    db->store("b")->Put("k", WrapExpiring(INT64_MAX, "w"));
+    ASSERT_TRUE(db->Commit().ok());
+    db->store("a")->Put("uncommitted", "x");  // never committed: must not survive
+  }
+  auto db = Open();
+  std::string v;
+  bool found;
+  ASSERT_TRUE(db->store("a")->Get("k", &v, &found).ok());
+  EXPECT_TRUE(found);
+  EXPECT_EQ(v, "v");
+  ASSERT_TRUE(db->store("a")->Get("uncommitted", &v, &found).ok());
+  EXPECT_FALSE(found);
+}
+
+TEST_F(StateDbTest, ScanSeesPrefixInOrderIncludingPending) {
+  auto db = Open();
+  KvStore* a = db->store("a");
+  a->Put("p|2", "2");
+  a->Put("q|1", "x");
+  ASSERT_TRUE(db->Commit().ok());
+  a->Put("p|1", "1");
+  a->Put("p|3", "3");
+  std::vector<std::string> keys;
+  for (auto it = a->Scan("p|"); it->Valid(); it->Next()) keys.emplace_back(it->key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"p|1", "p|2", "p|3"}));
+}
+
+TEST_F(StateDbTest, ExpiredValuesAreDroppedByCompaction) {
+  auto db = Open();
+  db->store("b")->Put("old", WrapExpiring(1, "gone"));
+  db->store("b")->Put("new", WrapExpiring(INT64_MAX, "kept"));
+  ASSERT_TRUE(db->Commit().ok());
+  ASSERT_TRUE(db->CompactAll().ok());
+  std::string v;
+  bool found;
+  ASSERT_TRUE(db->store("b")->Get("old", &v, &found).ok());
+  EXPECT_FALSE(found);
+  ASSERT_TRUE(db->store("b")->Get("new", &v, &found).ok());
+  EXPECT_TRUE(found);
+  int64_t exp;
+  std::string_view payload;
+  ASSERT_TRUE(UnwrapExpiring(v, &exp, &payload));
+  EXPECT_EQ(payload, "kept");
+}
+
+TEST_F(StateDbTest, UndeclaredStoreIsNull) {
+  auto db = Open();
+  EXPECT_EQ(db->store("nope"), nullptr);
+}
+
+}  // namespace
+}  // namespace spanpipe::state

@@ -1,0 +1,95 @@
+// Job: the streaming topology against a Kafka cluster (`run`, and `demo` on the embedded broker).
+//
+// One consumer in the group reads the input topic (stage 1: decode + normalise), the repartition
+// topic (stage 2: the tasks that own traces) and the partials topics (stage 3: merge); one
+// idempotent producer writes every output. Checkpoint cycle (DESIGN.md), every interval and on
+// revoke/shutdown:
+//   1. content packs flushed durably (TaskStage::PrepareCheckpoint);
+//   2. buffered outputs produced and every delivery confirmed (Flush);
+//   3. state changes and consumed offsets committed in one RocksDB write;
+//   4. offsets committed to Kafka (monitoring only: RocksDB's offsets are the truth on restart).
+// A crash anywhere replays from the last checkpoint; span de-duplication and total-valued records
+// make the replay invisible downstream.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "connectors/kafka_sink.h"
+#include "connectors/kafka_source.h"
+#include "connectors/object_store.h"
+#include "operators/price_table.h"
+#include "state/state_db.h"
+#include "topology/config.h"
+#include "topology/ingest_stage.h"
+#include "topology/task_stage.h"
+
+namespace spanpipe {
+
+struct JobStats {
+  uint64_t consumed = 0;
+  uint64_t consumed_bytes = 0;
+  uint64_t spans_in = 0;
+  uint64_t spans_out = 0;
+  uint64_t produced = 0;
+  uint64_t dlq = 0;
+  uint64_t duplicates = 0;
+  uint64_t late_spans = 0;
+  uint64_t checkpoints = 0;
+  int64_t lag = 0;
+  double last_checkpoint_seconds = 0;
+};
+
+class Job {
+ public:
+  Job(Config cfg, MetricsRegistry* metrics);
+  ~Job();
+  // Opens state and the content store, creates missing topics, joins the consumer group.
+  Status Open();
+  // Runs until *stop is true, then checkpoints and leaves the group. Returns a runtime failure
+  // (e.g. a delivery that failed after retries): the process exits 1 and a restart resumes
+  // from the last checkpoint.
+  Status Run(const std::atomic<bool>* stop);
+  JobStats stats() const;
+
+ private:
+  void OnAssign(const std::vector<kafka::TopicPartition>& tps, std::vector<int64_t>* offsets);
+  void OnRevoke(const std::vector<kafka::TopicPartition>& tps);
+  Status ProcessMessage(const kafka::Message& m, int64_t now_ms);
+  Status Checkpoint(int64_t now_ms);
+  void UpdateMetrics();
+
+  class BufferedOutput;
+  class KafkaDeadLetters;
+
+  Config cfg_;
+  MetricsRegistry* metrics_;
+  PriceTable prices_;
+  std::unique_ptr<state::StateDb> db_;
+  std::unique_ptr<ObjectStore> objects_;
+  std::unique_ptr<kafka::KafkaSink> sink_;
+  std::unique_ptr<kafka::KafkaSource> source_;
+  std::unique_ptr<IngestStage> ingest_;
+  std::unique_ptr<TaskStage> task_;
+  std::unique_ptr<MergeStage> merge_;
+  std::unique_ptr<BufferedOutput> out_;
+  std::unique_ptr<KafkaDeadLetters> dlq_;
+  std::map<kafka::TopicPartition, int64_t> next_offsets_;  // consumed, not yet committed
+  std::vector<int32_t> task_partitions_;
+  std::string task_topic_;
+  Status deferred_;  // an error raised inside a rebalance callback
+  mutable std::mutex stats_mu_;
+  JobStats stats_;
+  std::string scratch_;
+  otlp::Batch repartition_batch_;
+};
+
+}  // namespace spanpipe

@@ -1,0 +1,125 @@
+#include "topology/reconstruct_command.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <iostream>
+#include <set>
+
+#include "common/hex.h"
+#include "common/json_writer.h"
+#include "connectors/object_store.h"
+#include "operators/content_format.h"
+#include "operators/content_reader.h"
+
+namespace spanpipe {
+namespace {
+
+struct ReconstructOptions {
+  std::string store, trace, span, project;
+  bool json = false;
+};
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+  return s;
+}
+
+int Run(const ReconstructOptions& o) {
+  ObjectStoreOptions so;
+  so.url = o.store;
+  std::unique_ptr<ObjectStore> store;
+  Status s = OpenObjectStore(so, &store);
+  if (!s.ok()) {
+    std::cerr << "spanpipe: " << s.message() << "\n";
+    return 2;
+  }
+  auto list = [&](std::string_view prefix, std::vector<std::string>* keys) {
+    return store->List(prefix, keys);
+  };
+  std::string trace = Lower(o.trace), span = Lower(o.span);
+  std::string ignored;
+  if ((trace.size() != 32 && trace.size() != 16) || !HexDecode(trace, &ignored)) {
+    std::cerr << "spanpipe: --trace must be a trace id in hex (32 characters)\n";
+    return 2;
+  }
+  if (!span.empty() && (span.size() != 16 || !HexDecode(span, &ignored))) {
+    std::cerr << "spanpipe: --span must be a span id in hex (16 characters)\n";
+    return 2;
+  }
+  std::vector<std::string> projects = {o.project.empty() ? "default" : o.project};
+  std::vector<std::vector<content::ContentValue>> results;
+  auto read = [&](const std::string& project) {
+    std::vector<content::ContentValue> values;
+    Status rs = content::ReadTraceContent(store.get(), list, project, trace, span, &values);
+    if (rs.ok() && !values.empty()) results.push_back(std::move(values));
+    return rs;
+  };
+  s = read(projects[0]);
+  if (s.ok() && results.empty() && o.project.empty()) {
+    // Not in "default": look for the trace under every project. This lists all manifest keys
+    // (slow on a big store); pass --project to avoid it.
+    std::vector<std::string> keys;
+    s = store->List("manifests/", &keys);
+    std::set<std::string> found;
+    for (const auto& k : keys) {
+      size_t a = k.find('/'), b = k.find('/', a + 1), c = k.find('/', b + 1);
+      if (a == std::string::npos || b == std::string::npos || c == std::string::npos) continue;
+      std::string project;
+      if (k.substr(b + 1, c - b - 1) == trace &&
+          content::DecodeProjectSegment(k.substr(a + 1, b - a - 1), &project) &&
+          project != "default")
+        found.insert(project);
+    }
+    for (auto it = found.begin(); s.ok() && it != found.end(); ++it) s = read(*it);
+  }
+  if (!s.ok()) {
+    std::cerr << "spanpipe: " << s.message() << "\n";
+    return 1;
+  }
+  size_t count = 0;
+  for (const auto& values : results) {
+    for (const auto& v : values) {
+      if (o.json) {
+        std::string line;
+        JsonWriter w(&line);
+        w.BeginObject()
+            .Field("trace_id", std::string_view(v.trace_id_hex))
+            .Field("span_id", std::string_view(v.span_id_hex));
+        w.Field("key", std::string_view(v.key))
+            .Field("value", std::string_view(v.value))
+            .EndObject();
+        std::cout << line << "\n";
+      } else {
+        std::cout << "== " << v.span_id_hex << " " << v.key << " (" << v.value.size()
+                  << " bytes)\n";
+        std::cout.write(v.value.data(), static_cast<std::streamsize>(v.value.size()));
+        std::cout << "\n";
+      }
+      ++count;
+    }
+  }
+  if (count == 0) {
+    std::cerr << "spanpipe: no stored content for trace " << trace
+              << (span.empty() ? "" : " span " + span) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterReconstructCommand(CLI::App& app, int* exit_code) {
+  static ReconstructOptions o;
+  auto* cmd = app.add_subcommand("reconstruct",
+                                 "Print every stored content value of a trace, byte for byte");
+  cmd->add_option("--store", o.store, "file:///path or s3://bucket/prefix")->required();
+  cmd->add_option("--trace", o.trace, "Trace id (32 hex characters)")->required();
+  cmd->add_option("--span", o.span, "Only this span (16 hex characters)");
+  cmd->add_option("--project", o.project,
+                  "Project (default: \"default\", then every project that has the trace)");
+  cmd->add_flag("--json", o.json, "One JSON object per value: {trace_id, span_id, key, value}");
+  cmd->callback([exit_code] { *exit_code = Run(o); });
+}
+
+}  // namespace spanpipe
