@@ -61,7 +61,11 @@ Status EnsureTopics(const std::string& brokers, const Properties& props, const s
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, kTimeoutMs + 5000);
   Status result;
   if (!ev) {
-    result = Status::Unavailable("timed out creating topics");
+    std::string names;
+    for (const auto& t : topics)
+      if (!existing.count(t.name)) names += (names.empty() ? "" : ", ") + t.name;
+    result = Status::Unavailable("timed out creating topics " + names +
+                                 " (no controller answered; create them beforehand)");
   } else if (rd_kafka_event_error(ev)) {
     result = Status::Unavailable(std::string("create topics: ") + rd_kafka_event_error_string(ev));
   } else {

@@ -64,7 +64,9 @@ class KafkaSource::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
         else spdlog::warn("kafka consumer: {} ({})", e.str(), RdKafka::err2str(e.err()));
         break;
       case RdKafka::Event::EVENT_LOG:
-        if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) spdlog::debug("kafka: {}", e.str());
+        // librdkafka's own warnings are mostly transient (it retries); `debug` contexts log at debug.
+        if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR) spdlog::warn("kafka {}: {}", e.fac(), e.str());
+        else spdlog::debug("kafka {}: {}", e.fac(), e.str());
         break;
       default: break;
     }
@@ -176,7 +178,12 @@ void KafkaSource::Close() {
   if (impl_ && impl_->consumer) {
     impl_->held.clear();
     impl_->consumer->close();
-    impl_->consumer.reset();
+    // librdkafka < 2.3 asserts in the cooperative-sticky assignor when a member that never ran the
+    // assignment (a follower) is destroyed (confluentinc/librdkafka#4312). The group is already left
+    // and offsets are in RocksDB, so on those versions the closed handle is deliberately not
+    // destroyed: a bounded leak of one handle per closed consumer instead of an abort at exit.
+    if (rd_kafka_version() < 0x020300ff) (void)impl_->consumer.release();
+    else impl_->consumer.reset();
   }
 }
 

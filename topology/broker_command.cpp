@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -14,6 +15,7 @@
 
 #include "connectors/embedded_cluster.h"
 #include "operators/emitter.h"
+#include "topology/job.h"
 
 namespace spanpipe {
 namespace {
@@ -30,10 +32,9 @@ int RunBrokerCommand(const BrokerCommandOptions& o) {
   }
   std::vector<std::string> topics = o.topics;
   if (topics.empty()) {
-    topics = {"otlp_spans"};
-    for (auto t : {streams::kSpans, streams::kTraces, streams::kRollups, streams::kThreads, streams::kDlq,
-                   streams::kRepartition, streams::kRollupPartials, streams::kThreadPartials})
-      topics.emplace_back(t);
+    for (const auto& t : JobTopics(Config{})) topics.push_back(t.name);
+    if (std::find(topics.begin(), topics.end(), std::string(streams::kRepartition)) == topics.end())
+      topics.emplace_back(streams::kRepartition);
   }
   for (const auto& t : topics) {
     s = cluster->CreateTopic(t, o.partitions);

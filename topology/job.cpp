@@ -69,17 +69,10 @@ class Job::KafkaDeadLetters : public DeadLetters {
   kafka::KafkaSink* sink_;
 };
 
-Job::Job(Config cfg, MetricsRegistry* metrics) : cfg_(std::move(cfg)), metrics_(metrics) {}
-Job::~Job() = default;
-
-Status Job::Open() {
-  SPANPIPE_RETURN_IF_ERROR(LoadPrices(cfg_, &prices_));
-  SPANPIPE_RETURN_IF_ERROR(state::StateDb::Open(stores::JobStateOptions(cfg_, cfg_.state.path), &db_));
-  SPANPIPE_RETURN_IF_ERROR(OpenObjectStore(ObjectStoreOptionsFrom(cfg_), &objects_));
-
-  int32_t parts = static_cast<int32_t>(cfg_.kafka.partitions);
+std::vector<kafka::TopicSpec> JobTopics(const Config& cfg) {
+  int32_t parts = static_cast<int32_t>(cfg.kafka.partitions);
   std::vector<kafka::TopicSpec> topics = {
-      {cfg_.input.topic, parts, {}},
+      {cfg.input.topic, parts, {}},
       {std::string(streams::kSpans), parts, {}},
       {std::string(streams::kTraces), parts, {}},
       {std::string(streams::kDlq), parts, {}},
@@ -88,8 +81,19 @@ Status Job::Open() {
       {std::string(streams::kRollupPartials), parts, {{"cleanup.policy", "compact"}}},
       {std::string(streams::kThreadPartials), parts, {{"cleanup.policy", "compact"}}},
   };
-  if (!cfg_.input.keyed_by_trace) topics.push_back({std::string(streams::kRepartition), parts, {}});
-  SPANPIPE_RETURN_IF_ERROR(kafka::EnsureTopics(cfg_.kafka.brokers, cfg_.kafka.producer, topics));
+  if (!cfg.input.keyed_by_trace) topics.push_back({std::string(streams::kRepartition), parts, {}});
+  return topics;
+}
+
+Job::Job(Config cfg, MetricsRegistry* metrics) : cfg_(std::move(cfg)), metrics_(metrics) {}
+Job::~Job() = default;
+
+Status Job::Open() {
+  SPANPIPE_RETURN_IF_ERROR(LoadPrices(cfg_, &prices_));
+  SPANPIPE_RETURN_IF_ERROR(state::StateDb::Open(stores::JobStateOptions(cfg_, cfg_.state.path), &db_));
+  SPANPIPE_RETURN_IF_ERROR(OpenObjectStore(ObjectStoreOptionsFrom(cfg_), &objects_));
+
+  SPANPIPE_RETURN_IF_ERROR(kafka::EnsureTopics(cfg_.kafka.brokers, cfg_.kafka.producer, JobTopics(cfg_)));
 
   kafka::SinkOptions so;
   so.brokers = cfg_.kafka.brokers;

@@ -24,6 +24,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "connectors/kafka_sink.h"
+#include "connectors/kafka_admin.h"
 #include "connectors/kafka_source.h"
 #include "connectors/object_store.h"
 #include "operators/price_table.h"
@@ -33,6 +34,11 @@
 #include "topology/task_stage.h"
 
 namespace spanpipe {
+
+// Every topic the job reads or writes, with its partition count and topic config. The job creates
+// the missing ones at start; the embedded broker pre-creates them (its mock has no controller for
+// CreateTopics when it runs more than one broker).
+std::vector<kafka::TopicSpec> JobTopics(const Config& cfg);
 
 struct JobStats {
   uint64_t consumed = 0;

@@ -228,6 +228,16 @@ void RegisterKafkaCommands(CLI::App& app, std::string* config_path, std::vector<
       }
       brokers = cluster->bootstrap();
       spdlog::info("embedded Kafka cluster (librdkafka mock, 3 brokers) at {}", brokers);
+      Config topics_cfg = cfg;
+      topics_cfg.kafka.partitions = demo.partitions;
+      for (const auto& t : JobTopics(topics_cfg)) {
+        s = cluster->CreateTopic(t.name, t.partitions);
+        if (!s.ok()) {
+          spdlog::error("embedded broker: {}", s.ToString());
+          *exit_code = 1;
+          return;
+        }
+      }
     }
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> sent{0};

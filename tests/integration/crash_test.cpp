@@ -101,7 +101,7 @@ TEST(CrashTest, SigkillAtRandomMomentsLosesNothingAndCountsNothingTwice) {
 
   std::string cfg_path = dir + "/spanpipe.yaml";
   std::ofstream(cfg_path) << "kafka:\n  brokers: \"" << brokers << "\"\n  partitions: 4\n"
-                          << "  consumer:\n    session.timeout.ms: \"2000\"\n    heartbeat.interval.ms: \"300\"\n"
+                          << "  consumer:\n    session.timeout.ms: \"4000\"\n    heartbeat.interval.ms: \"400\"\n"
                           << "state: {path: \"" << dir << "/state\", memory_mib: 64}\n"
                           << "content: {store: \"file://" << dir << "/objects\"}\n"
                           << "checkpoint: {interval_ms: 200}\n"
@@ -131,7 +131,7 @@ TEST(CrashTest, SigkillAtRandomMomentsLosesNothingAndCountsNothingTwice) {
     return n;
   };
   std::mt19937 rng(12345);
-  const int kKills = 10;
+  const int kKills = 8;
   int killed_while_assigned = 0;
   for (int i = 0; i < kKills; ++i) {
     size_t before = assignments();
