@@ -104,6 +104,7 @@ Status KafkaSource::Create(const SourceOptions& o, OnAssign on_assign, OnRevoke 
 
 Status KafkaSource::Poll(size_t max_messages, int timeout_ms, std::vector<Message>* out) {
   out->clear();
+  if (!impl_) return Status::InvalidArgument("kafka source is closed");
   impl_->held.clear();
   int wait = timeout_ms;
   while (out->size() < max_messages) {
@@ -142,6 +143,7 @@ Status KafkaSource::Poll(size_t max_messages, int timeout_ms, std::vector<Messag
 }
 
 Status KafkaSource::Commit(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets) {
+  if (!impl_) return Status::InvalidArgument("kafka source is closed");
   std::vector<RdKafka::TopicPartition*> parts;
   for (const auto& [tp, off] : next_offsets) parts.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, off));
   RdKafka::ErrorCode e = impl_->consumer->commitSync(parts);
@@ -152,12 +154,14 @@ Status KafkaSource::Commit(const std::vector<std::pair<TopicPartition, int64_t>>
 }
 
 std::vector<TopicPartition> KafkaSource::Assignment() const {
+  if (!impl_) return {};
   std::lock_guard<std::mutex> lock(impl_->mu);
   return {impl_->assignment.begin(), impl_->assignment.end()};
 }
 
 std::map<TopicPartition, int64_t> KafkaSource::Lag() {
   std::map<TopicPartition, int64_t> lag;
+  if (!impl_ || !impl_->consumer) return lag;
   std::vector<TopicPartition> tps = Assignment();
   std::vector<RdKafka::TopicPartition*> parts;
   for (const auto& tp : tps) parts.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition));
@@ -175,16 +179,21 @@ std::map<TopicPartition, int64_t> KafkaSource::Lag() {
 }
 
 void KafkaSource::Close() {
-  if (impl_ && impl_->consumer) {
-    impl_->held.clear();
-    impl_->consumer->close();
-    // librdkafka < 2.3 asserts in the cooperative-sticky assignor when a member that never ran the
-    // assignment (a follower) is destroyed (confluentinc/librdkafka#4312). The group is already left
-    // and offsets are in RocksDB, so on those versions the closed handle is deliberately not
-    // destroyed: a bounded leak of one handle per closed consumer instead of an abort at exit.
-    if (rd_kafka_version() < 0x020300ff) (void)impl_->consumer.release();
-    else impl_->consumer.reset();
+  if (!impl_ || !impl_->consumer) return;
+  impl_->held.clear();
+  impl_->consumer->close();
+  if (rd_kafka_version() >= 0x020300ff) {
+    impl_->consumer.reset();
+    return;
   }
+  // librdkafka < 2.3 asserts in the cooperative-sticky assignor when a group member that never ran
+  // the assignment (a follower) is destroyed (confluentinc/librdkafka#4312). The group is already
+  // left and offsets live in RocksDB, so on those versions the closed handle is deliberately never
+  // destroyed. Its callbacks object goes with it: librdkafka's threads may still log through it.
+  static std::mutex graveyard_mu;
+  static auto* graveyard = new std::vector<std::unique_ptr<Impl>>();
+  std::lock_guard<std::mutex> lock(graveyard_mu);
+  graveyard->push_back(std::move(impl_));
 }
 
 }  // namespace spanpipe::kafka

@@ -275,6 +275,14 @@ void Job::UpdateMetrics() {
   p.late_spans = snap.late_spans;
   p.state_size_bytes = db_->ApproximateSizeBytes();
   p.rollup_overflow = task_->overflowed_spans();
+  p.spans_in = snap.spans_in;
+  p.spans_out = snap.spans_out;
+  p.duplicate_spans = snap.duplicates;
+  auto cs = task_->content().stats();
+  p.content_dedup_ratio = cs.stored_bytes ? static_cast<double>(cs.raw_bytes) / cs.stored_bytes : 0;
+  p.object_store_puts = objects_->puts();
+  p.object_store_gets = objects_->gets();
+  p.object_store_errors = objects_->errors();
   for (const auto& [tp, l] : lag) p.lag.push_back({tp.topic, tp.partition, l});
   metrics_->UpdatePipeline(p);
 }
