@@ -100,6 +100,7 @@ const std::vector<Entry>& Registry() {
       IntKey("rollups.retention_1m_days", "Late spans still update 1-minute windows this many days old.", FIELD(rollups.retention_1m_days), 1, 100000),
       IntKey("rollups.retention_1h_days", "Late spans still update 1-hour windows this many days old.", FIELD(rollups.retention_1h_days), 1, 100000),
       IntKey("rollups.retention_1d_days", "Late spans still update 1-day windows this many days old.", FIELD(rollups.retention_1d_days), 1, 100000),
+      BoolKey("content.enabled", "Extract content to the object store; false leaves content values out of span records.", FIELD(content.enabled)),
       StrKey("content.store", "Object store URL for content: file:///path or s3://bucket/prefix.", FIELD(content.store)),
       IntKey("content.min_chunk", "Content-defined chunking: minimum chunk size in bytes.", FIELD(content.min_chunk), 64, 1 << 24),
       IntKey("content.avg_chunk", "Content-defined chunking: average chunk size in bytes.", FIELD(content.avg_chunk), 256, 1 << 24),

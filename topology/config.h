@@ -53,6 +53,7 @@ struct Config {
     int64_t retention_1d_days = 1095;
   } rollups;
   struct {
+    bool enabled = true;
     std::string store = "file://./data/objects";
     int64_t min_chunk = 2048;
     int64_t avg_chunk = 8192;

@@ -48,7 +48,8 @@ TaskStage::TaskStage(const Config& cfg, state::StateDb* db, PackSink* content_st
                 ResolveOptionsFrom(cfg)),
       threads_(Store(db, stores::kThreadGroups), threads::ThreadOptions{}),
       rollups_(Store(db, stores::kRollupWindows), Store(db, stores::kRollupUnbound), RollupOptionsFrom(cfg)),
-      content_(Store(db, stores::kContentChunks), content_store, content_options_) {}
+      content_(Store(db, stores::kContentChunks), content_store, content_options_),
+      content_enabled_(cfg.content.enabled) {}
 
 Status TaskStage::Process(const SpanRecord& span, int32_t partition, int64_t now_ms,
                           std::string_view source, Emitter* out, DeadLetters* dlq) {
@@ -69,7 +70,7 @@ Status TaskStage::Process(const SpanRecord& span, int32_t partition, int64_t now
     return rs;
   }
   refs_.clear();
-  SPANPIPE_RETURN_IF_ERROR(content_.Process(span, &refs_));
+  if (content_enabled_) SPANPIPE_RETURN_IF_ERROR(content_.Process(span, &refs_));
   std::string refs_json;
   {
     JsonWriter w(&refs_json);

@@ -54,6 +54,7 @@ class TaskStage {
   threads::ThreadGroups threads_;
   rollup::RollupAggregator rollups_;
   content::ContentProcessor content_;
+  bool content_enabled_ = true;
   std::vector<content::ContentRef> refs_;
   std::string buf_;
   uint64_t duplicates_ = 0;

@@ -1,0 +1,218 @@
+// The whole pipeline beside its parts, on the same messages in the same run (issues: foundation,
+// trace resolution, rollups). Messages: the demo generator's OTLP/JSON (or protobuf with
+// SPANPIPE_BENCH_PROTO=1) traffic, SPANPIPE_BENCH_TURNS conversation turns (default 20000, ~3 spans
+// each). Stages measured, each over all messages:
+//   dom_parse          simdjson DOM parse of each message (the bare-parse baseline)
+//   decode_normalise   IngestStage: decode + normalise into SpanRecords
+//   resolve_checkpoint decode + normalise + trace registry + RocksDB commit every 10k spans
+//   pipeline_no_content  decode .. resolve + thread groups + rollups + merge + checkpoints
+//   pipeline_content   the same with content chunked, compressed and packed to a file store
+// Ratios (docs/PERFORMANCE.md) divide each stage's spans/s by decode_normalise's.
+#include <benchmark/benchmark.h>
+#include <simdjson.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "connectors/object_store.h"
+#include "operators/emitter.h"
+#include "operators/trace_registry.h"
+#include "topology/config.h"
+#include "topology/demo_traffic.h"
+#include "topology/ingest_stage.h"
+#include "topology/prices.h"
+#include "topology/state_layout.h"
+#include "topology/task_stage.h"
+
+namespace {
+
+using namespace spanpipe;
+
+int64_t EnvInt(const char* name, int64_t def) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoll(v) : def;
+}
+
+struct Corpus {
+  std::vector<std::string> messages;
+  uint64_t bytes = 0;
+};
+
+const Corpus& Messages() {
+  static Corpus c = [] {
+    Corpus c;
+    DemoTrafficOptions o;
+    o.seed = 7;
+    o.protobuf = EnvInt("SPANPIPE_BENCH_PROTO", 0) != 0;
+    o.malformed_rate = 0;
+    o.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count() -
+                      3600000;
+    DemoTraffic t(o);
+    std::vector<DemoMessage> batch;
+    for (int64_t i = 0, n = EnvInt("SPANPIPE_BENCH_TURNS", 20000); i < n; ++i) t.NextTurn(&batch);
+    for (auto& m : batch) {
+      c.bytes += m.payload.size();
+      c.messages.push_back(std::move(m.payload));
+    }
+    return c;
+  }();
+  return c;
+}
+
+class NullDlq : public DeadLetters {
+ public:
+  void DeadLetter(std::string_view, std::string_view, std::string_view) override { ++count; }
+  uint64_t count = 0;
+};
+
+// Partials to the merge stage (as the Kafka round trip would), everything else counted.
+class Router : public Emitter {
+ public:
+  explicit Router(MergeStage* merge) : merge_(merge) {}
+  void Emit(std::string_view stream, std::string_view key, std::string_view value) override {
+    ++records;
+    if (merge_ && (stream == streams::kRollupPartials || stream == streams::kThreadPartials))
+      status = merge_->Process(stream, key, value);
+  }
+  uint64_t records = 0;
+  Status status;
+
+ private:
+  MergeStage* merge_;
+};
+
+void Report(benchmark::State& state, uint64_t spans, double secs) {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  state.SetIterationTime(secs);
+  state.SetBytesProcessed(static_cast<int64_t>(Messages().bytes) * state.iterations());
+  state.counters["spans"] = static_cast<double>(spans);
+  state.counters["spans_per_s"] = static_cast<double>(spans) / secs;
+  state.counters["peak_rss_mib"] = static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+void BM_DomParse(benchmark::State& state) {
+  const Corpus& c = Messages();
+  if (EnvInt("SPANPIPE_BENCH_PROTO", 0)) {
+    state.SkipWithError("protobuf corpus: no JSON to parse");
+    return;
+  }
+  simdjson::dom::parser parser;
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    uint64_t elements = 0;
+    for (const auto& m : c.messages) {
+      simdjson::dom::element doc;
+      if (parser.parse(m).get(doc) == simdjson::SUCCESS) ++elements;
+    }
+    benchmark::DoNotOptimize(elements);
+    Report(state, 0, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+}
+
+void BM_DecodeNormalise(benchmark::State& state) {
+  const Corpus& c = Messages();
+  Config cfg;
+  PriceTable prices;
+  if (!LoadPrices(cfg, &prices).ok()) return state.SkipWithError("prices");
+  for (auto _ : state) {
+    IngestStage ingest(cfg, &prices);
+    NullDlq dlq;
+    uint64_t spans = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (const auto& m : c.messages) ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord&) { ++spans; });
+    Report(state, spans, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+}
+
+// `mode`: 0 resolve + checkpoint, 1 whole pipeline without content, 2 with content.
+void BM_Pipeline(benchmark::State& state, int mode) {
+  const Corpus& c = Messages();
+  for (auto _ : state) {
+    auto dir = std::filesystem::temp_directory_path() / ("spanpipe_pipeline_bench_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    Config cfg;
+    cfg.content.enabled = mode == 2;
+    cfg.state.memory_mib = 256;
+    PriceTable prices;
+    std::unique_ptr<state::StateDb> db;
+    std::unique_ptr<ObjectStore> objects;
+    ObjectStoreOptions oo;
+    oo.url = "file://" + (dir / "objects").string();
+    if (!LoadPrices(cfg, &prices).ok() || !state::StateDb::Open(stores::JobStateOptions(cfg, (dir / "state").string()), &db).ok() ||
+        !OpenObjectStore(oo, &objects).ok())
+      return state.SkipWithError("setup");
+    IngestStage ingest(cfg, &prices);
+    NullDlq dlq;
+    uint64_t spans = 0;
+    Status st;
+    const std::vector<int32_t> partitions = {0};
+    int64_t max_ms = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    if (mode == 0) {
+      resolve::TraceRegistry reg(db->store(stores::kTraces), db->store(stores::kTraceSpans),
+                                 db->store(stores::kTraceIdle), {});
+      Router out(nullptr);
+      for (const auto& m : c.messages) {
+        ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& s) {
+          ResolveOutcome r;
+          max_ms = std::max<int64_t>(max_ms, static_cast<int64_t>(s.end_unix_nano / 1000000));
+          if (st.ok()) st = reg.Apply(s, max_ms, &r);
+          if (++spans % 10000 == 0 && st.ok()) {
+            st = reg.CloseIdle(max_ms, &out);
+            if (st.ok()) st = reg.Flush();
+            if (st.ok()) st = db->Commit();
+          }
+        });
+      }
+      if (st.ok()) st = reg.Flush();
+      if (st.ok()) st = db->Commit();
+    } else {
+      TaskStage task(cfg, db.get(), objects.get());
+      MergeStage merge(db.get());
+      Router out(&merge);
+      auto checkpoint = [&] {
+        if (st.ok()) st = task.Tick(partitions, max_ms, &out);
+        if (st.ok()) st = task.PrepareCheckpoint(&out);
+        if (st.ok()) st = merge.Emit(&out);
+        if (st.ok()) st = out.status;
+        if (st.ok()) st = db->Commit();
+      };
+      for (const auto& m : c.messages) {
+        ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& s) {
+          max_ms = std::max<int64_t>(max_ms, static_cast<int64_t>(s.end_unix_nano / 1000000));
+          if (st.ok()) st = task.Process(s, 0, max_ms, "bench", &out, &dlq);
+          if (++spans % 10000 == 0) checkpoint();
+        });
+      }
+      checkpoint();
+      state.counters["output_records"] = static_cast<double>(out.records);
+      state.counters["content_ratio"] =
+          task.content().stats().stored_bytes
+              ? static_cast<double>(task.content().stats().raw_bytes) / task.content().stats().stored_bytes
+              : 0;
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!st.ok()) return state.SkipWithError(st.ToString().c_str());
+    state.counters["state_mib"] = static_cast<double>(db->ApproximateSizeBytes()) / (1 << 20);
+    Report(state, spans, secs);
+    db.reset();
+    std::filesystem::remove_all(dir);
+  }
+}
+
+}  // namespace
+
+BENCHMARK(BM_DomParse)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_DecodeNormalise)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK_CAPTURE(BM_Pipeline, resolve_checkpoint, 0)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_CAPTURE(BM_Pipeline, pipeline_no_content, 1)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_CAPTURE(BM_Pipeline, pipeline_content, 2)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_MAIN();
