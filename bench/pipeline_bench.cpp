@@ -8,6 +8,7 @@
 //   pipeline_no_content  decode .. resolve + thread groups + rollups + merge + checkpoints
 //   pipeline_content   the same with content chunked, compressed and packed to a file store
 // Ratios (docs/PERFORMANCE.md) divide each stage's spans/s by decode_normalise's.
+// SPANPIPE_BENCH_DUMP=FILE also writes the JSON corpus, one message a line (input for `replay`).
 #include <benchmark/benchmark.h>
 #include <simdjson.h>
 #include <sys/resource.h>
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -61,6 +63,11 @@ const Corpus& Messages() {
       c.bytes += m.payload.size();
       c.messages.push_back(std::move(m.payload));
     }
+    // SPANPIPE_BENCH_DUMP=FILE writes the JSON corpus one message a line, for timing `spanpipe replay`.
+    if (const char* dump = std::getenv("SPANPIPE_BENCH_DUMP"); dump && *dump && !o.protobuf) {
+      std::ofstream f(dump);
+      for (const auto& m : c.messages) f << m << "\n";
+    }
     return c;
   }();
   return c;
@@ -92,7 +99,7 @@ void Report(benchmark::State& state, uint64_t spans, double secs) {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   state.SetIterationTime(secs);
-  state.SetBytesProcessed(static_cast<int64_t>(Messages().bytes) * state.iterations());
+  state.counters["MB_per_s"] = static_cast<double>(Messages().bytes) / 1e6 / secs;
   state.counters["spans"] = static_cast<double>(spans);
   state.counters["spans_per_s"] = static_cast<double>(spans) / secs;
   state.counters["peak_rss_mib"] = static_cast<double>(ru.ru_maxrss) / 1024.0;

@@ -1,5 +1,7 @@
 #include "operators/otlp_json_decoder.h"
 
+#include <simdjson.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -271,12 +273,11 @@ bool DecodeEvents(Ctx& c, value v, Span* s) {
   return true;
 }
 
-bool DecodeSpan(Ctx& c, value v, uint32_t resource, std::string_view scope_name) {
+bool DecodeSpan(Ctx& c, value v, uint32_t resource) {
   object o;
   if (v.get_object().get(o)) return Fail(c, "span is not an object");
   Span s;
   s.resource = resource;
-  s.scope_name = scope_name;
   bool trace_ok = false, span_ok = false, parent_ok = true, present = false;
   for (auto f : o) {
     std::string_view k;
@@ -335,6 +336,7 @@ bool DecodeScopeSpans(Ctx& c, value v, uint32_t resource) {
     object o;
     if (elem.get_object().get(o)) return Fail(c, "scopeSpans entry is not an object");
     std::string_view scope_name;
+    size_t first_span = c.b->spans.size();
     for (auto f : o) {
       std::string_view k;
       if (f.unescaped_key().get(k)) return Fail(c, "malformed scopeSpans");
@@ -357,10 +359,12 @@ bool DecodeScopeSpans(Ctx& c, value v, uint32_t resource) {
         for (auto se : spans) {
           value sv;
           if (se.get(sv)) return Fail(c, "malformed span");
-          if (!DecodeSpan(c, sv, resource, scope_name)) return false;
+          if (!DecodeSpan(c, sv, resource)) return false;
         }
       }
     }
+    // The scope may follow its spans in the text (as it may on the wire).
+    for (size_t i = first_span; i < c.b->spans.size(); ++i) c.b->spans[i].scope_name = scope_name;
   }
   return true;
 }
@@ -404,7 +408,14 @@ bool DecodeResourceSpans(Ctx& c, value v) {
 
 }  // namespace
 
-JsonDecoder::JsonDecoder() : scratch_(kMaxValueDepth + 2) {}
+struct JsonDecoder::Parser {
+  simdjson::ondemand::parser parser;
+};
+
+JsonDecoder::JsonDecoder() : parser_(std::make_unique<Parser>()), scratch_(kMaxValueDepth + 2) {}
+JsonDecoder::~JsonDecoder() = default;
+JsonDecoder::JsonDecoder(JsonDecoder&&) noexcept = default;
+JsonDecoder& JsonDecoder::operator=(JsonDecoder&&) noexcept = default;
 
 Status JsonDecoder::Decode(std::string_view message, Batch* out) {
   out->Clear();
@@ -415,12 +426,12 @@ Status JsonDecoder::Decode(std::string_view message, Batch* out) {
   std::memset(padded_.data() + message.size(), 0, simdjson::SIMDJSON_PADDING);
   simdjson::padded_string_view psv(padded_.data(), message.size(), padded_.size());
 
-  std::vector<Event> events_scratch;
-  Ctx c{out, &scratch_, &events_scratch, {}};
+  events_.clear();
+  Ctx c{out, &scratch_, &events_, {}};
   for (auto& s : scratch_) s.clear();
 
   simdjson::ondemand::document doc;
-  error_code e = parser_.iterate(psv).get(doc);
+  error_code e = parser_->parser.iterate(psv).get(doc);
   if (e) return Status::InvalidArgument(std::string("not JSON: ") + simdjson::error_message(e));
   object top;
   if ((e = doc.get_object().get(top))) {

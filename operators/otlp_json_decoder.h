@@ -7,8 +7,7 @@
 // base64 bytes values (decoded into Batch::arena).
 #pragma once
 
-#include <simdjson.h>
-
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +20,9 @@ namespace spanpipe::otlp {
 class JsonDecoder {
  public:
   JsonDecoder();
+  ~JsonDecoder();
+  JsonDecoder(JsonDecoder&&) noexcept;
+  JsonDecoder& operator=(JsonDecoder&&) noexcept;
   // A message that cannot be decoded as a whole returns InvalidArgument with a one-line reason.
   // Spans with bad ids or times stay in out->spans with Span::invalid set.
   Status Decode(std::string_view message, Batch* out);
@@ -28,11 +30,17 @@ class JsonDecoder {
   static constexpr int kMaxValueDepth = 32;
 
  private:
-  simdjson::ondemand::parser parser_;
+  // simdjson::ondemand names a different type in each translation unit's instruction set
+  // (this file's .cpp is built for SPANPIPE_SIMD_ARCH, its users are not): holding the parser
+  // by value here would give JsonDecoder two layouts (an ODR violation that crashed in the
+  // destructor). The parser lives behind a pointer, defined only in the .cpp.
+  struct Parser;
+  std::unique_ptr<Parser> parser_;
   std::string padded_;
   // One scratch list per nesting depth keeps every list contiguous in Batch::kvs without a
   // per-span allocation.
   std::vector<std::vector<KeyValue>> scratch_;
+  std::vector<Event> events_;  // a span's events, gathered before they join Batch::events
 };
 
 }  // namespace spanpipe::otlp
