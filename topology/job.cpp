@@ -57,11 +57,17 @@ class Job::KafkaDeadLetters : public DeadLetters {
     std::string one_line(reason.substr(0, 1000));
     for (char& c : one_line)
       if (c == '\n' || c == '\r') c = ' ';
-    Status s = sink_->Produce(streams::kDlq, "", payload,
-                              {{"spanpipe.error", one_line}, {"spanpipe.source", std::string(source)}});
+    std::vector<std::pair<std::string, std::string>> headers = {{"spanpipe.error", one_line},
+                                                                {"spanpipe.source", std::string(source)}};
+    // The input's own headers travel with it, so that a re-sent record keeps its project.
+    if (input)
+      for (const auto& h : input->headers)
+        if (!h.key.starts_with("spanpipe.")) headers.emplace_back(std::string(h.key), std::string(h.value));
+    Status s = sink_->Produce(streams::kDlq, "", payload, headers);
     if (!s.ok() && status.ok()) status = s;
     ++count;
   }
+  const kafka::Message* input = nullptr;  // the message being processed, if any
   uint64_t count = 0;
   Status status;
 
@@ -146,6 +152,11 @@ void Job::OnRevoke(const std::vector<kafka::TopicPartition>& tps) {
 }
 
 Status Job::ProcessMessage(const kafka::Message& m, int64_t now_ms) {
+  dlq_->input = &m;
+  struct Reset {
+    KafkaDeadLetters* d;
+    ~Reset() { d->input = nullptr; }
+  } reset{dlq_.get()};
   next_offsets_[kafka::TopicPartition{std::string(m.topic), m.partition}] = m.offset + 1;
   std::string source = std::string(m.topic) + "/" + std::to_string(m.partition) + "/" + std::to_string(m.offset);
   if (m.topic == cfg_.input.topic) {

@@ -79,7 +79,11 @@ TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
   // Bad input: four undecodable messages, and one message with two bad spans beside a good one.
   const std::vector<std::string> bad_messages = {"{\"resourceSpans\": [", "not json at all", "",
                                                  "{\"resourceSpans\": \"nope\"}"};
-  for (const auto& b : bad_messages) ASSERT_TRUE(producer->Produce("otlp_spans", "", b).ok());
+  for (size_t i = 0; i < bad_messages.size(); ++i) {
+    std::vector<std::pair<std::string, std::string>> h;
+    if (i == 1) h = {{"x-project-id", "gamma"}};
+    ASSERT_TRUE(producer->Produce("otlp_spans", "", bad_messages[i], h).ok());
+  }
   ASSERT_TRUE(producer
                   ->Produce("otlp_spans", "",
                             "{\"resourceSpans\":[{\"resource\":{\"attributes\":[" + StrAttr("spanpipe.project", "delta") +
@@ -200,6 +204,9 @@ TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
       ++span_level;
   }
   for (const auto& b : bad_messages) EXPECT_EQ(payloads.count(b), 1u) << "whole bad message kept: " << b;
+  size_t with_project = 0;
+  for (const auto& m : dlq) with_project += m.headers.count("x-project-id") && m.headers.at("x-project-id") == "gamma";
+  EXPECT_EQ(with_project, 1u) << "the input's headers travel with its dead letter";
   EXPECT_EQ(span_level, 2u) << "one DLQ record per bad span, naming it";
 }
 
