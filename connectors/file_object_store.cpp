@@ -23,6 +23,7 @@ Status FileObjectStore::Path(std::string_view key, std::string* path) const {
 }
 
 Status FileObjectStore::Put(std::string_view key, std::string_view bytes) {
+  ++requests_;
   std::string path;
   SPANPIPE_RETURN_IF_ERROR(Path(key, &path));
   fs::path dir = fs::path(path).parent_path();
@@ -74,6 +75,7 @@ Status FileObjectStore::Get(std::string_view key, std::string* bytes) {
   SPANPIPE_RETURN_IF_ERROR(Path(key, &path));
   std::ifstream in(path, std::ios::binary);
   ++gets_;
+  ++requests_;
   if (!in) return Status::NotFound("object " + std::string(key) + " not found");
   bytes->assign(std::istreambuf_iterator<char>(in), {});
   return Status::OK();
@@ -85,6 +87,7 @@ Status FileObjectStore::GetRange(std::string_view key, uint64_t offset, uint64_t
   SPANPIPE_RETURN_IF_ERROR(Path(key, &path));
   std::ifstream in(path, std::ios::binary);
   ++gets_;
+  ++requests_;
   if (!in) return Status::NotFound("object " + std::string(key) + " not found");
   std::error_code ec;
   uint64_t size = fs::file_size(path, ec);
@@ -100,8 +103,18 @@ Status FileObjectStore::GetRange(std::string_view key, uint64_t offset, uint64_t
   return Status::OK();
 }
 
+Status FileObjectStore::Exists(std::string_view key, bool* exists) {
+  std::string path;
+  SPANPIPE_RETURN_IF_ERROR(Path(key, &path));
+  ++requests_;
+  std::error_code ec;
+  *exists = fs::is_regular_file(path, ec);
+  return Status::OK();
+}
+
 Status FileObjectStore::List(std::string_view prefix, std::vector<std::string>* keys) {
   keys->clear();
+  ++requests_;
   // Walk the deepest folder named by the prefix.
   std::string p(prefix);
   std::string dir = root_ + "/" + p.substr(0, p.rfind('/') == std::string::npos ? 0 : p.rfind('/'));

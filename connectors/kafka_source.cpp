@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <mutex>
 #include <set>
 
@@ -19,6 +20,7 @@ class KafkaSource::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   std::vector<std::unique_ptr<RdKafka::Message>> held;  // backs the views of the last Poll
   std::set<TopicPartition> assignment;
   mutable std::mutex mu;  // guards assignment (read by Lag/Assignment from other threads)
+  std::atomic<bool> closed{false};
   Status fatal;
 
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
@@ -58,6 +60,7 @@ class KafkaSource::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   }
 
   void event_cb(RdKafka::Event& e) override {
+    if (closed.load()) return;  // a kept-alive handle (see Close) stays silent
     switch (e.type()) {
       case RdKafka::Event::EVENT_ERROR:
         if (e.fatal()) fatal = Status::IOError("fatal Kafka consumer error: " + e.str());
@@ -190,6 +193,7 @@ void KafkaSource::Close() {
   // the assignment (a follower) is destroyed (confluentinc/librdkafka#4312). The group is already
   // left and offsets live in RocksDB, so on those versions the closed handle is deliberately never
   // destroyed. Its callbacks object goes with it: librdkafka's threads may still log through it.
+  impl_->closed = true;
   static std::mutex graveyard_mu;
   static auto* graveyard = new std::vector<std::unique_ptr<Impl>>();
   std::lock_guard<std::mutex> lock(graveyard_mu);

@@ -1,5 +1,6 @@
 #include "operators/content_chunker.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 
@@ -24,11 +25,30 @@ constexpr std::array<uint64_t, 256> kGear = MakeGear();
 
 // Normalised chunking: a harder mask before the average size, an easier one after it, which
 // narrows the chunk size distribution around the average.
-uint64_t Mask(int bits) { return bits <= 0 ? 0 : (~uint64_t{0}) << (64 - bits); }
+uint64_t Mask(int bits) {
+  return bits <= 0 ? 0 : (~uint64_t{0}) << (64 - bits);
+}
 
 }  // namespace
 
 void ChunkBoundaries(std::string_view data, const ChunkerOptions& o, std::vector<size_t>* lengths) {
+  if (o.algorithm == ChunkAlgorithm::kFixed) {
+    const size_t step = o.avg_size > 0 ? o.avg_size : 1;
+    for (size_t pos = 0; pos < data.size(); pos += step)
+      lengths->push_back(std::min(step, data.size() - pos));
+    return;
+  }
+  if (o.algorithm == ChunkAlgorithm::kNewline) {
+    const size_t max = o.max_size > 0 ? o.max_size : 1;
+    size_t pos = 0;
+    while (pos < data.size()) {
+      size_t nl = data.find('\n', pos);
+      size_t end = nl == std::string_view::npos ? data.size() : nl + 1;
+      lengths->push_back(std::min(end - pos, max));
+      pos += lengths->back();
+    }
+    return;
+  }
   const size_t min = o.min_size, max = o.max_size;
   const int bits = std::bit_width(o.avg_size) - 1;
   const uint64_t mask_small = Mask(bits + 2), mask_large = Mask(bits - 2);

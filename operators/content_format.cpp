@@ -13,6 +13,11 @@ constexpr char kManifestMagic[] = "SPMF";
 constexpr uint8_t kVersion = 1;
 constexpr size_t kIndexEntry = 32 + 8 + 4 + 4;
 constexpr size_t kFooter = 8 + 4 + 4;
+// No chunk is larger than content.max_chunk (at most 64 MiB, topology/config.cpp); its zstd frame
+// is at most ZSTD_compressBound of that. A reference claiming more is corrupt, so that a hostile
+// manifest cannot make a reader allocate gigabytes.
+constexpr uint64_t kMaxRawChunk = uint64_t{1} << 26;
+constexpr uint64_t kMaxStoredChunk = kMaxRawChunk + (kMaxRawChunk >> 7) + (1u << 20);
 }  // namespace
 
 std::string Sha256(std::string_view data) {
@@ -78,7 +83,8 @@ bool DecodeChunkLocation(std::string_view* in, ChunkLocation* c) {
   std::string_view pack;
   uint64_t off, slen, rlen;
   if (!GetLengthPrefixed(in, &pack) || pack.size() > 128 || !GetVarint64(in, &off) ||
-      !GetVarint64(in, &slen) || !GetVarint64(in, &rlen) || slen > (1u << 30) || rlen > (1u << 30))
+      !GetVarint64(in, &slen) || !GetVarint64(in, &rlen) || slen > kMaxStoredChunk ||
+      rlen > kMaxRawChunk)
     return false;
   c->pack_id.assign(pack);
   c->offset = off;
@@ -184,7 +190,8 @@ Status DecodePackIndex(std::string_view pack, std::vector<PackIndexEntry>* out) 
   for (uint32_t i = 0; i < entries; ++i, p += kIndexEntry) {
     PackIndexEntry e{std::string(p, 32), DecodeFixed64BE(p + 32), DecodeFixed32BE(p + 40),
                      DecodeFixed32BE(p + 44)};
-    if (e.offset < 5 || e.offset + e.stored_len > index_offset)
+    // offset + stored_len could wrap around: compare against what is left instead.
+    if (e.offset < 5 || e.offset > index_offset || e.stored_len > index_offset - e.offset)
       return Status::Corruption("pack: chunk out of bounds");
     out->push_back(std::move(e));
   }

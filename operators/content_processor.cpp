@@ -66,7 +66,7 @@ ContentProcessor::ContentProcessor(state::KvStore* chunk_index, PackSink* sink,
     : index_(chunk_index),
       sink_(sink),
       options_(options),
-      chunker_{options.min_chunk, options.avg_chunk, options.max_chunk},
+      chunker_{options.min_chunk, options.avg_chunk, options.max_chunk, options.chunk_algorithm},
       cctx_(ZSTD_createCCtx()) {}
 
 ContentProcessor::~ContentProcessor() {
@@ -163,7 +163,13 @@ Status ContentProcessor::AddValue(const SpanRecord& span, std::string key, std::
   TraceManifest& tm = manifests_[ManifestPrefix(span.project, HexEncode(span.trace_id_bytes()))];
   tm.first_start_ns = std::min(tm.first_start_ns, span.start_unix_nano);
   tm.values.push_back(std::move(vm));
-  if (pack_.size() >= options_.pack_target_bytes) return SealPack();
+  if (pack_.size() >= options_.pack_target_bytes) {
+    // A pack that cannot be uploaded now stays queued (SealPack): the next seal or Flush retries
+    // it, and Flush, the checkpoint's durability point, fails while it cannot be stored. Process
+    // itself does not fail: the value is recorded, and failing here would leave the caller with a
+    // half-processed span.
+    if (!SealPack().ok()) stats_.failed_uploads++;
+  }
   return Status::OK();
 }
 

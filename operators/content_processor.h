@@ -23,6 +23,7 @@ namespace spanpipe::content {
 
 struct ContentOptions {
   size_t min_chunk = 2048, avg_chunk = 8192, max_chunk = 65536;
+  ChunkAlgorithm chunk_algorithm = ChunkAlgorithm::kFastCdc;  // others only for measurements
   int zstd_level = 1;
   size_t pack_target_bytes = 4 << 20;
   size_t large_string_threshold = 1024;
@@ -52,6 +53,7 @@ class ContentProcessor {
   struct Stats {
     uint64_t values = 0, raw_bytes = 0, chunks = 0, new_chunks = 0, dedup_hits = 0;
     uint64_t stored_bytes = 0, puts = 0;
+    uint64_t failed_uploads = 0;  // pack uploads that failed during Process (retried later)
   };
   Stats stats() const { return stats_; }
 

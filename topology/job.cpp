@@ -92,7 +92,11 @@ std::vector<kafka::TopicSpec> JobTopics(const Config& cfg) {
 }
 
 Job::Job(Config cfg, MetricsRegistry* metrics) : cfg_(std::move(cfg)), metrics_(metrics) {}
-Job::~Job() = default;
+// The consumer goes first: closing it revokes partitions, whose callback checkpoints through the
+// stages, so they must still exist (members are destroyed in reverse order of declaration).
+Job::~Job() {
+  if (source_) source_->Close();
+}
 
 Status Job::Open() {
   SPANPIPE_RETURN_IF_ERROR(LoadPrices(cfg_, &prices_));
@@ -142,8 +146,11 @@ void Job::OnAssign(const std::vector<kafka::TopicPartition>& tps, std::vector<in
 
 void Job::OnRevoke(const std::vector<kafka::TopicPartition>& tps) {
   // Checkpoint before the partitions go: the next owner resumes exactly where this one stopped.
-  Status s = Checkpoint(WallMs());
-  if (!s.ok() && deferred_.ok()) deferred_ = s;
+  // Not after a failure: what is pending may be half-applied; the last good checkpoint stands.
+  if (!failed_) {
+    Status s = Checkpoint(WallMs());
+    if (!s.ok() && deferred_.ok()) deferred_ = s;
+  }
   for (const auto& tp : tps) {
     next_offsets_.erase(tp);
     if (tp.topic == task_topic_)
@@ -229,6 +236,12 @@ Status Job::Checkpoint(int64_t now_ms) {
 }
 
 Status Job::Run(const std::atomic<bool>* stop) {
+  Status s = RunLoop(stop);
+  if (!s.ok()) failed_ = true;
+  return s;
+}
+
+Status Job::RunLoop(const std::atomic<bool>* stop) {
   std::vector<kafka::Message> batch;
   auto last_checkpoint = std::chrono::steady_clock::now();
   const auto interval = std::chrono::milliseconds(cfg_.checkpoint.interval_ms);

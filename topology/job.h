@@ -67,6 +67,7 @@ class Job {
   JobStats stats() const;
 
  private:
+  Status RunLoop(const std::atomic<bool>* stop);
   void OnAssign(const std::vector<kafka::TopicPartition>& tps, std::vector<int64_t>* offsets);
   void OnRevoke(const std::vector<kafka::TopicPartition>& tps);
   Status ProcessMessage(const kafka::Message& m, int64_t now_ms);
@@ -92,6 +93,7 @@ class Job {
   std::vector<int32_t> task_partitions_;
   std::string task_topic_;
   Status deferred_;  // an error raised inside a rebalance callback
+  bool failed_ = false;  // Run returned an error: no more checkpoints
   mutable std::mutex stats_mu_;
   JobStats stats_;
   std::string scratch_;

@@ -11,12 +11,15 @@
 #include "connectors/object_store.h"
 #include "operators/content_format.h"
 #include "operators/content_reader.h"
+#include "topology/config.h"
+#include "topology/content_reader.h"
 
 namespace spanpipe {
 namespace {
 
 struct ReconstructOptions {
-  std::string store, trace, span, project;
+  std::string store, trace, span, project, config;
+  std::vector<std::string> sets;
   bool json = false;
 };
 
@@ -26,10 +29,24 @@ std::string Lower(std::string s) {
 }
 
 int Run(const ReconstructOptions& o) {
-  ObjectStoreOptions so;
-  so.url = o.store;
+  // s3:// endpoint, region, path style and credentials: config (--config, SPANPIPE_S3__*, --set),
+  // else the AWS_* variables (OpenObjectStore). --store wins over content.store.
+  Config cfg;
+  Status s = LoadConfig(o.config, ProcessEnvironment(), &cfg);
+  for (const auto& kv : o.sets) {
+    if (!s.ok()) break;
+    size_t eq = kv.find('=');
+    s = eq == std::string::npos ? Status::InvalidArgument("--set '" + kv + "': expected key=value")
+                                : SetConfigValue(&cfg, kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (!s.ok()) {
+    std::cerr << "spanpipe: " << s.message() << "\n";
+    return 2;
+  }
+  cfg.content.store = o.store;
+  ObjectStoreOptions so = ObjectStoreOptionsFrom(cfg);
   std::unique_ptr<ObjectStore> store;
-  Status s = OpenObjectStore(so, &store);
+  s = OpenObjectStore(so, &store);
   if (!s.ok()) {
     std::cerr << "spanpipe: " << s.message() << "\n";
     return 2;
@@ -43,6 +60,8 @@ int Run(const ReconstructOptions& o) {
     std::cerr << "spanpipe: --trace must be a trace id in hex (32 characters)\n";
     return 2;
   }
+  // A 64-bit id (16 hex characters) is the low half of a 128-bit one, as W3C trace context pads it.
+  if (trace.size() == 16) trace = std::string(16, '0') + trace;
   if (!span.empty() && (span.size() != 16 || !HexDecode(span, &ignored))) {
     std::cerr << "spanpipe: --span must be a span id in hex (16 characters)\n";
     return 2;
@@ -119,6 +138,10 @@ void RegisterReconstructCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--project", o.project,
                   "Project (default: \"default\", then every project that has the trace)");
   cmd->add_flag("--json", o.json, "One JSON object per value: {trace_id, span_id, key, value}");
+  cmd->add_option("--config", o.config,
+                  "Config file (YAML): s3.endpoint, s3.region, s3.path_style, s3.* credentials");
+  cmd->add_option("--set", o.sets,
+                  "Override a config key: --set s3.endpoint=http://127.0.0.1:9000");
   cmd->callback([exit_code] { *exit_code = Run(o); });
 }
 

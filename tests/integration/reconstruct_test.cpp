@@ -45,11 +45,15 @@ class ReconstructTest : public ::testing::Test {
   // One span with the given content attributes, processed and flushed.
   void Write(std::string_view project, uint8_t trace, uint8_t span,
              const std::vector<std::pair<std::string, std::string>>& attrs) {
+    WriteTrace(project, std::string(16, static_cast<char>(trace)), span, attrs);
+  }
+  void WriteTrace(std::string_view project, const std::string& trace_id, uint8_t span,
+                  const std::vector<std::pair<std::string, std::string>>& attrs) {
     otlp::Batch b;
     uint32_t begin = static_cast<uint32_t>(b.kvs.size());
     for (const auto& [k, v] : attrs) b.kvs.push_back({b.Own(k), Str(&b, v)});
     SpanRecord r;
-    std::memset(r.trace_id, trace, 16);
+    std::memcpy(r.trace_id, trace_id.data(), 16);
     std::memset(r.span_id, span, 8);
     r.project = project;
     r.batch = &b;
@@ -125,6 +129,34 @@ TEST_F(ReconstructTest, SpanFilterProjectsAndExitCodes) {
   r = testutil::Run({SPANPIPE_BINARY, "reconstruct", "--store", url_});
   EXPECT_EQ(r.exit_code, 2);
   r = testutil::Run({SPANPIPE_BINARY, "reconstruct", "--store", "gopher://x", "--trace", Trace(3)});
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+// A 64-bit trace id (16 hex characters) is the low half of a 128-bit one, zero-padded (W3C).
+TEST_F(ReconstructTest, SixteenHexTraceIdIsZeroPadded) {
+  std::string id(8, '\0');
+  id += std::string("\x12\x34\x56\x78\x9a\xbc\xde\xf0", 8);
+  WriteTrace("default", id, 1, {{"input.value", "short id"}});
+  auto r = testutil::Run(
+      {SPANPIPE_BINARY, "reconstruct", "--store", url_, "--trace", "123456789ABCDEF0", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["trace_id"], "0000000000000000123456789abcdef0");
+  EXPECT_EQ(j["value"], "short id");
+}
+
+// --config / --set reach the store options: a bad key is a usage error naming it.
+TEST_F(ReconstructTest, ConfigErrorsAreUsageErrors) {
+  Write("default", 7, 1, {{"input.value", "x"}});
+  auto r = testutil::Run({SPANPIPE_BINARY, "reconstruct", "--store", url_, "--trace", Trace(7),
+                          "--set", "s3.no_such_key=1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("s3.no_such_key"), std::string::npos) << r.err;
+  r = testutil::Run({SPANPIPE_BINARY, "reconstruct", "--store", url_, "--trace", Trace(7), "--set",
+                     "s3.region=eu-west-1", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = testutil::Run({SPANPIPE_BINARY, "reconstruct", "--store", url_, "--trace", Trace(7),
+                     "--config", dir_ + "/missing.yaml"});
   EXPECT_EQ(r.exit_code, 2);
 }
 

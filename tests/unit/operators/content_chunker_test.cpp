@@ -101,5 +101,32 @@ TEST(ContentChunker, DeterministicAcrossCalls) {
   EXPECT_EQ(a, b);
 }
 
+// The comparison chunkings of bench/content_bench.cpp.
+TEST(ContentChunker, FixedAndNewlineAlgorithms) {
+  ChunkerOptions fixed;
+  fixed.algorithm = ChunkAlgorithm::kFixed;
+  fixed.avg_size = 1000;
+  std::vector<size_t> lengths;
+  ChunkBoundaries(std::string(2500, 'x'), fixed, &lengths);
+  EXPECT_EQ(lengths, (std::vector<size_t>{1000, 1000, 500}));
+  lengths.clear();
+  ChunkBoundaries("", fixed, &lengths);
+  EXPECT_TRUE(lengths.empty());
+
+  ChunkerOptions nl;
+  nl.algorithm = ChunkAlgorithm::kNewline;
+  nl.max_size = 8;
+  EXPECT_EQ(Chunks("ab\n\ncdef\n0123456789abc\ntail", nl),
+            (std::vector<std::string>{"ab\n", "\n", "cdef\n", "01234567", "89abc\n", "tail"}));
+  // FastCDC would cut the same text differently: the algorithm field is honoured.
+  std::string data = Text(200000, 5);
+  std::vector<size_t> cdc, line;
+  ChunkBoundaries(data, ChunkerOptions{}, &cdc);
+  nl.max_size = 65536;
+  ChunkBoundaries(data, nl, &line);
+  EXPECT_NE(cdc, line);
+  EXPECT_EQ(std::accumulate(line.begin(), line.end(), size_t{0}), data.size());
+}
+
 }  // namespace
 }  // namespace spanpipe::content

@@ -402,6 +402,64 @@ TEST_F(ContentProcessorTest, CorruptOrMissingChunkIsAnErrorNamingIt) {
   EXPECT_NE(s.message().find(manifests[0]), std::string::npos) << s.message();
 }
 
+// A pack upload that fails while spans are processed (the pack filled up) does not fail Process:
+// the pack stays queued, and Flush (the checkpoint) stores it or fails.
+TEST_F(ContentProcessorTest, PackUploadFailingDuringProcessIsRetriedByFlush) {
+  Corpus c;
+  BuildCorpus(&c, 3, 4);
+  FlakySink flaky(store_.get(), 2);
+  ContentOptions o;
+  o.pack_target_bytes = 16 << 10;  // packs seal (and upload) during Process
+  ContentProcessor p(index(), &flaky, o);
+  std::vector<ContentRef> refs;
+  for (const auto& [i, project] : c.spans)
+    ASSERT_TRUE(p.Process(Record(c.batch, i, project), &refs).ok());
+  EXPECT_GE(p.stats().failed_uploads, 1u);
+  Status flushed = p.Flush();  // the sink may still have a failure left for it
+  if (!flushed.ok()) flushed = p.Flush();
+  ASSERT_TRUE(flushed.ok()) << flushed.message();
+  ASSERT_TRUE(db_->Commit().ok());
+  for (const auto& e : c.traces) {
+    std::vector<ContentValue> got;
+    Status s = Read(e.project, e.trace_hex, &got);
+    ASSERT_TRUE(s.ok()) << s.message();
+    ExpectTraceMatches(e, got);
+  }
+}
+
+// Reading a trace costs one LIST, one GET per manifest and one range GET per run of nearby frames
+// in a pack: not one request per chunk.
+TEST_F(ContentProcessorTest, ReadsAreCoalescedPerPack) {
+  otlp::Batch b;
+  BatchBuilder bb(&b);
+  std::mt19937_64 rng(21);
+  uint32_t res = bb.Resource({});
+  std::string big = Words(400000, &rng), other = Words(50000, &rng);
+  bb.Span(res, 6, 1, {{"gen_ai.prompt", BatchBuilder::Str(&b, big)}});
+  bb.Span(res, 6, 2, {{"gen_ai.completion", BatchBuilder::Str(&b, other)}});
+  ContentProcessor p(index(), store_.get(), {});
+  std::vector<ContentRef> refs;
+  ASSERT_TRUE(p.Process(Record(b, 0, "default"), &refs).ok());
+  ASSERT_TRUE(p.Process(Record(b, 1, "default"), &refs).ok());
+  ASSERT_TRUE(p.Flush().ok());
+  EXPECT_GT(p.stats().chunks, 20u);
+  uint64_t before = store_->gets();
+  std::vector<ContentValue> got;
+  ASSERT_TRUE(Read("default", HexEncode(std::string(16, '\x06')), &got).ok());
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_TRUE(got[0].value == big);
+  EXPECT_TRUE(got[1].value == other);
+  EXPECT_EQ(store_->gets() - before, 2u);  // the manifest, then one range of the pack
+  // --span reads only that span's frames.
+  before = store_->gets();
+  ASSERT_TRUE(
+      Read("default", HexEncode(std::string(16, '\x06')), &got, HexEncode(std::string(8, '\x02')))
+          .ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].value == other);
+  EXPECT_EQ(store_->gets() - before, 2u);
+}
+
 TEST(ContentAttributes, ContractListAndSizeThreshold) {
   ContentOptions o;
   for (const char* k :
