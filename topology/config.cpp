@@ -110,7 +110,7 @@ const std::vector<Entry>& Registry() {
       IntKey("content.large_string_bytes", "Any other string attribute larger than this is content too.", FIELD(content.large_string_bytes), 1, int64_t{1} << 30),
       BoolKey("content.dictionary", "Train zstd dictionaries from recent content.", FIELD(content.dictionary)),
       StrKey("s3.endpoint", "S3 endpoint URL (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS).", FIELD(s3.endpoint)),
-      StrKey("s3.region", "S3 region (default AWS_REGION / AWS_DEFAULT_REGION).", FIELD(s3.region)),
+      StrKey("s3.region", "S3 region; empty: AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1.", FIELD(s3.region)),
       BoolKey("s3.path_style", "Path-style bucket addressing (MinIO, s3rver).", FIELD(s3.path_style)),
       StrKey("s3.access_key_id", "S3 access key (default AWS_ACCESS_KEY_ID).", FIELD(s3.access_key_id)),
       StrKey("s3.secret_access_key", "S3 secret key (default AWS_SECRET_ACCESS_KEY). Never logged.", FIELD(s3.secret_access_key)),

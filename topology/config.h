@@ -65,7 +65,7 @@ struct Config {
   } content;
   struct {
     std::string endpoint;
-    std::string region = "us-east-1";
+    std::string region;  // "" = AWS_REGION, AWS_DEFAULT_REGION, then us-east-1
     bool path_style = true;
     std::string access_key_id;
     std::string secret_access_key;
