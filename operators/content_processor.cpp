@@ -31,7 +31,12 @@ bool Indexed(std::string_view key, std::string_view prefix, std::string_view suf
 }
 
 std::string IndexKey(std::string_view hash) {
-  return "c" + std::string(hash);
+  // Built by append: GCC 12's -Wrestrict misfires on `"c" + std::string` at -O3 (Release).
+  std::string key;
+  key.reserve(hash.size() + 1);
+  key.push_back('c');
+  key.append(hash);
+  return key;
 }
 
 }  // namespace
