@@ -21,8 +21,8 @@ std::string B64Url(std::string_view in) {
 std::string HmacSha256(const std::string& key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
@@ -52,8 +52,9 @@ std::string MakeJwt(const std::string& secret, const std::string& payload_json) 
   return head + "." + B64Url(HmacSha256(secret, head));
 }
 
-bool Authenticate(std::string_view token, const std::vector<ApiKey>& keys, const std::string& jwt_secret,
-                  int64_t now_s, Principal* out, std::string* error) {
+bool Authenticate(std::string_view token, const std::vector<ApiKey>& keys,
+                  const std::string& jwt_secret, int64_t now_s, Principal* out,
+                  std::string* error) {
   if (token.empty()) {
     *error = "missing bearer token";
     return false;
@@ -89,8 +90,18 @@ bool Authenticate(std::string_view token, const std::vector<ApiKey>& keys, const
     *error = "unsupported token";
     return false;
   }
-  if (p.contains("exp") && p["exp"].is_number() && p["exp"].get<int64_t>() < now_s) {
+  // exp and nbf are optional (RFC 7519 4.1.4/4.1.5); when present they must be NumericDates.
+  if ((p.contains("exp") && !p["exp"].is_number()) ||
+      (p.contains("nbf") && !p["nbf"].is_number())) {
+    *error = "malformed token: exp and nbf must be numbers";
+    return false;
+  }
+  if (p.contains("exp") && p["exp"].get<double>() <= static_cast<double>(now_s)) {
     *error = "token expired";
+    return false;
+  }
+  if (p.contains("nbf") && p["nbf"].get<double>() > static_cast<double>(now_s)) {
+    *error = "token not yet valid";
     return false;
   }
   Principal pr;

@@ -20,7 +20,7 @@ tr.click{cursor:pointer}tr.click:hover{background:#1c2530}.wide{grid-column:1/-1
 <header><h1>spanpipe</h1>
 <span>granularity</span><button data-g="1min">1m</button><button data-g="1hour" class="on">1h</button><button data-g="1day">1d</button>
 <span>by</span><select id="dim"><option value="model">model</option><option value="provider">provider</option></select>
-<input id="proj" placeholder="project" size="8" value="default"><span id="err"></span></header>
+<input id="proj" placeholder="project" size="8" value=""><span id="err"></span></header>
 <main>
 <div class="card wide"><div class="kpis" id="kpis"></div></div>
 <div class="card"><h2>Requests</h2><canvas id="c_requests"></canvas><div class="legend" id="l_requests"></div></div>
@@ -38,7 +38,8 @@ let gran = '1hour', timer = null;
 const colors = ['#4fa3ff','#50d890','#ffb454','#ff6b6b','#c792ea','#7fdbca','#f78c6c','#82aaff'];
 function key(){ if (OPEN) return null; let k = localStorage.getItem('spanpipe_key') || (location.hash.match(/key=([^&]+)/)||[])[1];
   if (!k) { k = prompt('API key'); } if (k) localStorage.setItem('spanpipe_key', k); return k; }
-async function api(path){ const h = {'x-project-id': document.getElementById('proj').value || 'default'};
+async function api(path){ const h = {}; const proj = document.getElementById('proj').value.trim();
+  if (proj) h['x-project-id'] = proj;
   const k = key(); if (k) h['Authorization'] = 'Bearer ' + k;
   const r = await fetch(path, {headers: h}); const j = await r.json();
   if (!r.ok) throw new Error(j.error || r.status); return j; }

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -12,20 +13,41 @@
 namespace spanpipe::serve {
 
 struct ApiResult {
+  ApiResult() = default;
+  ApiResult(int s, nlohmann::json b) : status(s), body(std::move(b)) {}
   int status = 200;
-  nlohmann::json body;
+  nlohmann::json body;  // the answer, unless `text` is set
+  std::string text;     // the answer already serialised (large answers are written without a DOM)
+  std::string Serialized() const { return text.empty() ? body.dump() : text; }
 };
 using Params = std::multimap<std::string, std::string>;
 
+// Limits of the API (docs/query-api.md "Limits").
+inline constexpr int64_t kMaxRangeMs = int64_t{90} * 86400000;
+inline constexpr size_t kMaxMetrics = 20;
+inline constexpr size_t kMaxGroupBy = 5;
+inline constexpr int64_t kMaxLimit = 1000;
+inline constexpr int64_t kDefaultLimit = 50;
+
+// The fixed name lists.
+const std::vector<std::string>& MetricNames();
+const std::vector<std::string>& DimensionNames();
+const std::vector<std::string>& AggregationNames();
+const std::vector<std::string>& IntervalNames();
+
 ApiResult Error(int status, const std::string& message);
 
-ApiResult GroupQuery(const QueryStore& store, const std::string& project, const Params& p, int64_t now_ms);
-ApiResult ThreadSpans(const QueryStore& store, const std::string& project, const std::string& thread_id,
-                      const Params& p);
-ApiResult MetricsSeries(const QueryStore& store, const std::string& project, const Params& p, int64_t now_ms);
-ApiResult MetricsSummary(const QueryStore& store, const std::string& project, const Params& p, int64_t now_ms);
-ApiResult MetricsQuery(const QueryStore& store, const std::string& project, const nlohmann::json& body,
-                       int64_t now_ms);
-ApiResult TraceRecord(const QueryStore& store, const std::string& project, const std::string& trace_id);
+ApiResult GroupQuery(const QueryStore& store, const std::string& project, const Params& p,
+                     int64_t now_ms);
+ApiResult ThreadSpans(const QueryStore& store, const std::string& project,
+                      const std::string& thread_id, const Params& p);
+ApiResult MetricsSeries(const QueryStore& store, const std::string& project, const Params& p,
+                        int64_t now_ms);
+ApiResult MetricsSummary(const QueryStore& store, const std::string& project, const Params& p,
+                         int64_t now_ms);
+ApiResult MetricsQuery(const QueryStore& store, const std::string& project,
+                       const nlohmann::json& body, int64_t now_ms);
+ApiResult TraceRecord(const QueryStore& store, const std::string& project,
+                      const std::string& trace_id);
 
 }  // namespace spanpipe::serve

@@ -1,13 +1,27 @@
 // QueryStore: the query side's own materialised views of the published topics, in RocksDB, so
 // that `serve` instances need nothing but Kafka. Newest record per key wins (the topics are
-// compacted or keyed so), and secondary indexes make every query a prefix scan:
-//   rollups  : g \0 granularity \0 project \0 window_start_ms(be) \0 dims      -> record
-//   threads  : t \0 project \0 thread_id                                      -> record
-//   traces   : r \0 trace_id                                                  -> record
-//   spans    : s \0 trace_id \0 span_id                                       -> record
-//   thread→trace index: x \0 project \0 thread_id \0 trace_id                 -> ""
+// compacted or keyed so), and secondary indexes make every query a prefix or range scan. Every key
+// starts with the record's project, so one project's scan can never reach another's rows:
+//   rollups : g \0 granularity \0 project \0 window_start_ms \0 service \0 provider \0 model \0
+//             operation \0 env -> compact binary row (RollupRow), decoded without JSON parsing.
+//             Granularities 1m, 1h, 1d as published, and 10m derived here: the sum of its ten 1m
+//             rows, moved by (new - old) whenever one of them is replaced, so that a range is read
+//             from few rows (percentiles of a 10m row: request-weighted mean of the minutes').
+//   threads : t \0 project \0 thread_id                          -> record (JSON)
+//             l \0 project \0 last_seen_ms \0 thread_id           -> first_seen_ms   (activity
+//             index)
+//   traces  : r \0 project \0 trace_id                           -> record (JSON)
+//             k \0 project \0 start_ms \0 trace_id               -> thread_id, user_id (time index)
+//   spans   : s \0 project \0 trace_id \0 span_id                -> record (JSON)
+//             e \0 project \0 start_ms \0 trace_id \0 span_id    -> error label (error spans only)
+//   thread -> trace index: x \0 project \0 thread_id \0 trace_id -> ""
+// Times in keys are order-preserving 8-byte integers (unix ms).
+//
+// Threads: one writer (Apply/Commit, the feed) and any number of concurrent readers (HTTP
+// handlers). Writes are buffered and become visible to readers atomically at Commit().
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,31 +31,88 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
-#include "state/state_db.h"
+
+namespace rocksdb {
+class DB;
+class WriteBatchWithIndex;
+class Cache;
+}  // namespace rocksdb
 
 namespace spanpipe::serve {
 
+// One spanpipe.rollups record (CONTRACT §4). The string views point into the store's buffers and
+// are valid only during the scan callback.
+struct RollupRow {
+  int64_t window_start_ms = 0;
+  std::string_view service, provider, model, operation, environment;
+  int64_t requests = 0, errors = 0, input_tokens = 0, output_tokens = 0;
+  double cost_usd = 0, duration_ms_sum = 0, duration_ms_min = 0, duration_ms_max = 0;
+  double duration_ms_p50 = 0, duration_ms_p90 = 0, duration_ms_p95 = 0, duration_ms_p99 = 0;
+  int64_t unique_users = 0, unique_threads = 0;
+  bool final = false;
+  // The dimension of that name ("provider", "model", "service", "operation", "environment").
+  std::string_view Dim(std::string_view name) const;
+};
+
+// A thread's activity interval (span start of its first span .. span end of its last).
+struct ThreadActivity {
+  std::string_view thread_id;
+  int64_t first_ms = 0, last_ms = 0;
+};
+
+// A closed trace's start, thread and user (from spanpipe.traces).
+struct TraceStart {
+  std::string_view trace_id, thread_id, user_id;
+  int64_t start_ms = 0;
+};
+
 class QueryStore {
  public:
-  static Status Open(const std::string& path, uint64_t memory_mib, std::unique_ptr<QueryStore>* out);
-  // One published record (topic, key, JSON value).
+  static Status Open(const std::string& path, uint64_t memory_mib,
+                     std::unique_ptr<QueryStore>* out);
+  ~QueryStore();
+
+  // Writer side (one thread). One published record (topic, key, JSON value); visible at Commit().
   Status Apply(std::string_view topic, std::string_view key, std::string_view value);
   Status Commit();
+  uint64_t applied() const { return applied_.load(); }
 
-  // Rollup records of a granularity ("1m", "1h", "1d") and project with window_start in [from, to).
-  Status ScanRollups(std::string_view granularity, std::string_view project, int64_t from_ms, int64_t to_ms,
-                     const std::function<void(const nlohmann::json&)>& fn) const;
-  Status ScanThreads(std::string_view project, const std::function<void(const nlohmann::json&)>& fn) const;
-  Status GetThread(std::string_view project, std::string_view thread_id, nlohmann::json* out, bool* found) const;
-  Status GetTrace(std::string_view trace_id, nlohmann::json* out, bool* found) const;
-  Status TraceSpans(std::string_view trace_id, std::vector<nlohmann::json>* out) const;
-  Status ThreadTraceIds(std::string_view project, std::string_view thread_id, std::vector<std::string>* out) const;
-  uint64_t applied() const { return applied_; }
+  // Reader side (any thread).
+  // Rollup rows of a granularity ("1m", "10m", "1h", "1d") and project with window_start in
+  // [from, to).
+  Status ScanRollups(std::string_view granularity, std::string_view project, int64_t from_ms,
+                     int64_t to_ms, const std::function<void(const RollupRow&)>& fn) const;
+  // Threads whose last_seen >= from_ms and first_seen < to_ms, in ascending last_seen order.
+  Status ScanThreadActivity(std::string_view project, int64_t from_ms, int64_t to_ms,
+                            const std::function<void(const ThreadActivity&)>& fn) const;
+  Status GetThread(std::string_view project, std::string_view thread_id, nlohmann::json* out,
+                   bool* found) const;
+  Status ThreadTraceIds(std::string_view project, std::string_view thread_id,
+                        std::vector<std::string>* out) const;
+  Status GetTrace(std::string_view project, std::string_view trace_id, nlohmann::json* out,
+                  bool* found) const;
+  // Closed traces that started in [from, to).
+  Status ScanTraceStarts(std::string_view project, int64_t from_ms, int64_t to_ms,
+                         const std::function<void(const TraceStart&)>& fn) const;
+  // The published spans of a trace, in span id order.
+  Status TraceSpans(std::string_view project, std::string_view trace_id,
+                    std::vector<nlohmann::json>* out) const;
+  // The labels (ErrorLabel) of error spans that started in [from, to).
+  Status ScanErrors(std::string_view project, int64_t from_ms, int64_t to_ms,
+                    const std::function<void(std::string_view label)>& fn) const;
 
  private:
-  std::unique_ptr<state::StateDb> db_;
-  state::KvStore* kv_ = nullptr;
-  uint64_t applied_ = 0;
+  QueryStore() = default;
+  Status ReadForUpdate(const std::string& key, std::string* value, bool* found) const;
+  std::shared_ptr<rocksdb::Cache> cache_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<rocksdb::WriteBatchWithIndex> batch_;  // writer-only
+  std::atomic<uint64_t> applied_{0};
 };
+
+// How an error span is named in /api/v1/metrics/summary's common_errors: its `error.type`
+// attribute, else its status message, else "STATUS_CODE_ERROR" (status code 2 with no message),
+// else "unknown". Never empty.
+std::string ErrorLabel(const nlohmann::json& span);
 
 }  // namespace spanpipe::serve
