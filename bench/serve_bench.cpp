@@ -1,4 +1,4 @@
-// The query side's speed (issue 7, docs/perf/serve.md): 30 days of 1-minute rollups for 100
+// The query side's speed (issue 7, docs/PERFORMANCE.md): 30 days of 1-minute rollups for 100
 // provider/model combinations (10 providers x 10 models), with the 1h and 1d rows the pipeline
 // publishes beside them, ~14k threads, ~29k traces and their spans, materialised in a QueryStore.
 //
