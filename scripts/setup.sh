@@ -13,6 +13,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev
   python3 python3-yaml python3-botocore docker-compose kcat
+  clang libclang-rt-14-dev
 )
 # Node.js may come from NodeSource (which bundles npm and conflicts with Debian's npm package):
 # ask apt for Debian's nodejs/npm only when the commands are absent.
