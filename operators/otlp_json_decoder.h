@@ -29,6 +29,14 @@ class JsonDecoder {
 
   static constexpr int kMaxValueDepth = 32;
 
+  // The simdjson kernel this decoder was compiled for ("haswell" with SPANPIPE_SIMD_ARCH=haswell,
+  // "fallback" in a portable build).
+  static const char* Kernel();
+  // Benchmark baseline (bench/decode_bench.cpp): visits every value of the message with the same
+  // parser and padding, unescaping keys and strings and parsing numbers, but builds no Batch.
+  // Returns a checksum, or 0 when the message is not JSON.
+  size_t WalkAllValues(std::string_view message);
+
  private:
   // simdjson::ondemand names a different type in each translation unit's instruction set
   // (this file's .cpp is built for SPANPIPE_SIMD_ARCH, its users are not): holding the parser
