@@ -284,6 +284,7 @@ TEST(OtlpProto, GeneratedTrafficDecodesIdenticallyInBothEncodings) {
   DemoTrafficOptions jo;
   jo.protobuf = false;
   jo.malformed_rate = 0;
+  jo.start_unix_ms = 1700000000000;  // not "now": the two generators must not straddle a millisecond
   DemoTrafficOptions po = jo;
   po.protobuf = true;
   DemoTraffic json_gen(jo), proto_gen(po);
