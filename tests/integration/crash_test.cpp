@@ -86,12 +86,7 @@ TEST(CrashTest, SigkillAtRandomMomentsLosesNothingAndCountsNothingTwice) {
   producer.join();
   pid_t job = Spawn({SPANPIPE_BINARY, "run", "--config", cfg_path}, dir + "/job.log");
   // Read the outputs back until every trace, rollup and thread equals the answer (or time runs out).
-  auto newest = [](const std::vector<testutil::OwnedMessage>& all, const std::string& topic) {
-    std::map<std::string, nlohmann::json> out;
-    for (const auto& m : all)
-      if (m.topic == topic) out[m.key] = nlohmann::json::parse(m.value);
-    return out;
-  };
+  const auto& newest = testutil::NewestOf;
   auto all = testutil::ReadTopics(
       brokers, {"spanpipe.traces", "spanpipe.rollups", "spanpipe.threads"},
       [&](const std::vector<testutil::OwnedMessage>& got) {

@@ -36,14 +36,6 @@ std::string StrAttr(const std::string& k, const std::string& v) {
   return "{\"key\":\"" + k + "\",\"value\":{\"stringValue\":\"" + v + "\"}}";
 }
 
-std::map<std::string, json> Newest(const std::vector<testutil::OwnedMessage>& all, const std::string& topic,
-                                   const std::string& project_prefix = "") {
-  std::map<std::string, json> out;
-  for (const auto& m : all)
-    if (m.topic == topic && m.key.rfind(project_prefix, 0) == 0) out[m.key] = json::parse(m.value);
-  return out;
-}
-
 TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
   std::string dir = testutil::TempDir("kafka_pipeline");
   testutil::BrokerProcess broker(dir, 3, 4);
@@ -124,11 +116,11 @@ TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
       if (m.topic == "spanpipe.spans") spans.insert(m.key + "/" + json::parse(m.value)["span_id"].get<std::string>());
       if (m.topic == "spanpipe.dlq") ++dlq;
     }
-    return spans.size() >= kSpans && dlq >= kDlq && Newest(all, "spanpipe.traces").size() >= corpus.traces.size() + 4 &&
-           testutil::DiffRollups(want_rollups, filtered(Newest(all, "spanpipe.rollups")), 1).empty() &&
-           testutil::DiffThreads(want_threads, filtered(Newest(all, "spanpipe.threads")), 1).empty() &&
+    return spans.size() >= kSpans && dlq >= kDlq && testutil::NewestOf(all, "spanpipe.traces").size() >= corpus.traces.size() + 4 &&
+           testutil::DiffRollups(want_rollups, filtered(testutil::NewestOf(all, "spanpipe.rollups")), 1).empty() &&
+           testutil::DiffThreads(want_threads, filtered(testutil::NewestOf(all, "spanpipe.threads")), 1).empty() &&
            testutil::DiffTraces(corpus.traces, [&] {
-             auto t = Newest(all, "spanpipe.traces");
+             auto t = testutil::NewestOf(all, "spanpipe.traces");
              std::erase_if(t, [&](const auto& kv) { return !corpus.traces.count(kv.first); });
              return t;
            }()).empty();
@@ -163,7 +155,7 @@ TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
   EXPECT_EQ(spans.at("5b8efff798038103d269b633813fc60c/eee19b7ec3c1b174")["project"], "gamma");
 
   // The split trace: one record with all four spans, late-bound thread, tokens summed.
-  auto traces = Newest(all, "spanpipe.traces");
+  auto traces = testutil::NewestOf(all, "spanpipe.traces");
   ASSERT_TRUE(traces.count(split));
   const json& st = traces.at(split);
   EXPECT_EQ(st["span_count"], 4);
@@ -180,8 +172,8 @@ TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
   traces.erase(split);
   std::erase_if(traces, [&](const auto& kv) { return !corpus.traces.count(kv.first); });
   for (const auto& d : testutil::DiffTraces(corpus.traces, traces)) ADD_FAILURE() << d;
-  for (const auto& d : testutil::DiffRollups(want_rollups, filtered(Newest(all, "spanpipe.rollups")))) ADD_FAILURE() << d;
-  for (const auto& d : testutil::DiffThreads(want_threads, filtered(Newest(all, "spanpipe.threads")))) ADD_FAILURE() << d;
+  for (const auto& d : testutil::DiffRollups(want_rollups, filtered(testutil::NewestOf(all, "spanpipe.rollups")))) ADD_FAILURE() << d;
+  for (const auto& d : testutil::DiffThreads(want_threads, filtered(testutil::NewestOf(all, "spanpipe.threads")))) ADD_FAILURE() << d;
 
   // spanpipe.dlq: one record per bad message and per bad span, each with a reason and its source.
   std::vector<testutil::OwnedMessage> dlq;

@@ -105,4 +105,12 @@ inline std::vector<OwnedMessage> ReadTopics(const std::string& brokers, const st
   return all;
 }
 
+// Newest record per key of one topic (what a compacted topic converges to).
+inline std::map<std::string, nlohmann::json> NewestOf(const std::vector<OwnedMessage>& all, const std::string& topic) {
+  std::map<std::string, nlohmann::json> out;
+  for (const auto& m : all)
+    if (m.topic == topic) out[m.key] = nlohmann::json::parse(m.value);
+  return out;
+}
+
 }  // namespace spanpipe::testutil
