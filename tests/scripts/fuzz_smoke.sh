@@ -30,7 +30,10 @@ printf '#include <cstdint>\n#include <cstddef>\nextern "C" int LLVMFuzzerTestOne
 export FUZZ_BUILD_DIR="$BUILD_ROOT/fuzz-smoke"
 export CC="${FUZZ_CC:-clang}" CXX="$CXX_FUZZ"
 export JOBS="${FUZZ_SMOKE_JOBS:-2}"
-export SPANPIPE_SHARED_DIR="${SPANPIPE_SHARED_DIR:-$(cd "$SRC/.." && pwd)/shared}"
+if [ -z "${SPANPIPE_SHARED_DIR:-}" ]; then
+  if [ -d "$SRC/../shared/fixtures/otlp" ]; then SPANPIPE_SHARED_DIR="$(cd "$SRC/.." && pwd)/shared"; else SPANPIPE_SHARED_DIR="$SRC/tests/shared"; fi
+fi
+export SPANPIPE_SHARED_DIR
 echo "fuzz_smoke: building fuzz targets in $FUZZ_BUILD_DIR"
 start=$(date +%s)
 cd "$SRC"
