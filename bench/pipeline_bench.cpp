@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -63,7 +64,8 @@ const Corpus& Messages() {
       c.bytes += m.payload.size();
       c.messages.push_back(std::move(m.payload));
     }
-    // SPANPIPE_BENCH_DUMP=FILE writes the JSON corpus one message a line, for timing `spanpipe replay`.
+    // SPANPIPE_BENCH_DUMP=FILE writes the JSON corpus one message a line, for timing `spanpipe
+    // replay`.
     if (const char* dump = std::getenv("SPANPIPE_BENCH_DUMP"); dump && *dump && !o.protobuf) {
       std::ofstream f(dump);
       for (const auto& m : c.messages) f << m << "\n";
@@ -95,10 +97,27 @@ class Router : public Emitter {
   MergeStage* merge_;
 };
 
-void Report(benchmark::State& state, uint64_t spans, double secs) {
+// CPU time of the calling thread: on a shared machine it varies far less than wall time. The
+// pipeline runs on one thread; RocksDB's background flushes and compactions are not in it.
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Wraps each measured region, so that `valgrind --tool=callgrind --collect-atstart=no
+// --toggle-collect='*MeasuredRegion*'` counts exactly its instructions: a figure that does not
+// depend on what else the machine runs (docs/PERFORMANCE.md).
+[[gnu::noinline]] void MeasuredRegion(const std::function<void()>& fn) {
+  fn();
+}
+
+void Report(benchmark::State& state, uint64_t spans, double secs, double cpu_secs) {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   state.SetIterationTime(secs);
+  state.counters["cpu_ms"] = cpu_secs * 1e3;
+  state.counters["cpu_spans_per_s"] = spans ? static_cast<double>(spans) / cpu_secs : 0;
   state.counters["MB_per_s"] = static_cast<double>(Messages().bytes) / 1e6 / secs;
   state.counters["spans"] = static_cast<double>(spans);
   state.counters["spans_per_s"] = static_cast<double>(spans) / secs;
@@ -114,13 +133,15 @@ void BM_DomParse(benchmark::State& state) {
   simdjson::dom::parser parser;
   for (auto _ : state) {
     auto t0 = std::chrono::steady_clock::now();
+    const double c0 = ThreadCpuSeconds();
     uint64_t elements = 0;
     for (const auto& m : c.messages) {
       simdjson::dom::element doc;
       if (parser.parse(m).get(doc) == simdjson::SUCCESS) ++elements;
     }
     benchmark::DoNotOptimize(elements);
-    Report(state, 0, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    Report(state, 0, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+           ThreadCpuSeconds() - c0);
   }
 }
 
@@ -134,8 +155,14 @@ void BM_DecodeNormalise(benchmark::State& state) {
     NullDlq dlq;
     uint64_t spans = 0;
     auto t0 = std::chrono::steady_clock::now();
-    for (const auto& m : c.messages) ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord&) { ++spans; });
-    Report(state, spans, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const double c0 = ThreadCpuSeconds();
+    MeasuredRegion([&] {
+      for (const auto& m : c.messages)
+        ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord&) { ++spans; });
+    });
+    Report(state, spans,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+           ThreadCpuSeconds() - c0);
   }
 }
 
@@ -143,7 +170,8 @@ void BM_DecodeNormalise(benchmark::State& state) {
 void BM_Pipeline(benchmark::State& state, int mode) {
   const Corpus& c = Messages();
   for (auto _ : state) {
-    auto dir = std::filesystem::temp_directory_path() / ("spanpipe_pipeline_bench_" + std::to_string(::getpid()));
+    auto dir = std::filesystem::temp_directory_path() /
+               ("spanpipe_pipeline_bench_" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);
     Config cfg;
     cfg.content.enabled = mode == 2;
@@ -153,7 +181,8 @@ void BM_Pipeline(benchmark::State& state, int mode) {
     std::unique_ptr<ObjectStore> objects;
     ObjectStoreOptions oo;
     oo.url = "file://" + (dir / "objects").string();
-    if (!LoadPrices(cfg, &prices).ok() || !state::StateDb::Open(stores::JobStateOptions(cfg, (dir / "state").string()), &db).ok() ||
+    if (!LoadPrices(cfg, &prices).ok() ||
+        !state::StateDb::Open(stores::JobStateOptions(cfg, (dir / "state").string()), &db).ok() ||
         !OpenObjectStore(oo, &objects).ok())
       return state.SkipWithError("setup");
     IngestStage ingest(cfg, &prices);
@@ -163,24 +192,46 @@ void BM_Pipeline(benchmark::State& state, int mode) {
     const std::vector<int32_t> partitions = {0};
     int64_t max_ms = 0;
     auto t0 = std::chrono::steady_clock::now();
+    const double c0 = ThreadCpuSeconds();
+    // The clock stops before the operators are destroyed (freeing caches is not throughput).
+    double secs = 0, cpu_secs = 0;
+    auto stop = [&] {
+      secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      cpu_secs = ThreadCpuSeconds() - c0;
+    };
+    // Time inside the operators (apply) and in checkpoints, to split the stage from decode.
+    double apply_s = 0, checkpoint_s = 0;
+    auto timed = [](double* acc, auto&& fn) {
+      auto a = std::chrono::steady_clock::now();
+      fn();
+      *acc += std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+    };
     if (mode == 0) {
       resolve::TraceRegistry reg(db->store(stores::kTraces), db->store(stores::kTraceSpans),
                                  db->store(stores::kTraceIdle), {});
       Router out(nullptr);
-      for (const auto& m : c.messages) {
-        ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& s) {
-          ResolveOutcome r;
-          max_ms = std::max<int64_t>(max_ms, static_cast<int64_t>(s.end_unix_nano / 1000000));
-          if (st.ok()) st = reg.Apply(s, max_ms, &r);
-          if (++spans % 10000 == 0 && st.ok()) {
-            st = reg.CloseIdle(max_ms, &out);
-            if (st.ok()) st = reg.Flush();
-            if (st.ok()) st = db->Commit();
-          }
+      auto checkpoint = [&] {
+        if (st.ok()) st = reg.CloseIdle(max_ms, &out);
+        if (st.ok()) st = reg.Flush();
+        if (st.ok()) st = db->Commit();
+      };
+      MeasuredRegion([&] {
+        for (const auto& m : c.messages) {
+          ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& s) {
+            ResolveOutcome r;
+            max_ms = std::max<int64_t>(max_ms, static_cast<int64_t>(s.end_unix_nano / 1000000));
+            timed(&apply_s, [&] {
+              if (st.ok()) st = reg.Apply(s, max_ms, &r);
+            });
+            if (++spans % 10000 == 0) timed(&checkpoint_s, checkpoint);
+          });
+        }
+        timed(&checkpoint_s, [&] {
+          if (st.ok()) st = reg.Flush();
+          if (st.ok()) st = db->Commit();
         });
-      }
-      if (st.ok()) st = reg.Flush();
-      if (st.ok()) st = db->Commit();
+      });
+      stop();
     } else {
       TaskStage task(cfg, db.get(), objects.get());
       MergeStage merge(db.get());
@@ -192,24 +243,31 @@ void BM_Pipeline(benchmark::State& state, int mode) {
         if (st.ok()) st = out.status;
         if (st.ok()) st = db->Commit();
       };
-      for (const auto& m : c.messages) {
-        ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& s) {
-          max_ms = std::max<int64_t>(max_ms, static_cast<int64_t>(s.end_unix_nano / 1000000));
-          if (st.ok()) st = task.Process(s, 0, max_ms, "bench", &out, &dlq);
-          if (++spans % 10000 == 0) checkpoint();
-        });
-      }
-      checkpoint();
+      MeasuredRegion([&] {
+        for (const auto& m : c.messages) {
+          ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& s) {
+            max_ms = std::max<int64_t>(max_ms, static_cast<int64_t>(s.end_unix_nano / 1000000));
+            timed(&apply_s, [&] {
+              if (st.ok()) st = task.Process(s, 0, max_ms, "bench", &out, &dlq);
+            });
+            if (++spans % 10000 == 0) timed(&checkpoint_s, checkpoint);
+          });
+        }
+        timed(&checkpoint_s, checkpoint);
+      });
+      stop();
       state.counters["output_records"] = static_cast<double>(out.records);
       state.counters["content_ratio"] =
           task.content().stats().stored_bytes
-              ? static_cast<double>(task.content().stats().raw_bytes) / task.content().stats().stored_bytes
+              ? static_cast<double>(task.content().stats().raw_bytes) /
+                    task.content().stats().stored_bytes
               : 0;
     }
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!st.ok()) return state.SkipWithError(st.ToString().c_str());
     state.counters["state_mib"] = static_cast<double>(db->ApproximateSizeBytes()) / (1 << 20);
-    Report(state, spans, secs);
+    state.counters["apply_ms"] = apply_s * 1e3;
+    state.counters["checkpoint_ms"] = checkpoint_s * 1e3;
+    Report(state, spans, secs, cpu_secs);
     db.reset();
     std::filesystem::remove_all(dir);
   }
@@ -219,7 +277,16 @@ void BM_Pipeline(benchmark::State& state, int mode) {
 
 BENCHMARK(BM_DomParse)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_DecodeNormalise)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK_CAPTURE(BM_Pipeline, resolve_checkpoint, 0)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
-BENCHMARK_CAPTURE(BM_Pipeline, pipeline_no_content, 1)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
-BENCHMARK_CAPTURE(BM_Pipeline, pipeline_content, 2)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_CAPTURE(BM_Pipeline, resolve_checkpoint, 0)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+BENCHMARK_CAPTURE(BM_Pipeline, pipeline_no_content, 1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+BENCHMARK_CAPTURE(BM_Pipeline, pipeline_content, 2)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 BENCHMARK_MAIN();

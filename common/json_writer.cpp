@@ -2,9 +2,14 @@
 
 #include <fmt/format.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace spanpipe {
 namespace {
-// Length of a valid UTF-8 sequence starting at p, or 0 if invalid (overlong, surrogate, > U+10FFFF).
+// Length of a valid UTF-8 sequence starting at p, or 0 if invalid (overlong, surrogate, >
+// U+10FFFF).
 size_t Utf8SeqLen(const unsigned char* p, size_t avail) {
   unsigned char c = p[0];
   if (c < 0x80) return 1;
@@ -16,13 +21,38 @@ size_t Utf8SeqLen(const unsigned char* p, size_t avail) {
     return 3;
   }
   if (c >= 0xF0 && c <= 0xF4) {
-    if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
+    if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+      return 0;
     if (c == 0xF0 && p[1] < 0x90) return 0;
     if (c == 0xF4 && p[1] >= 0x90) return 0;
     return 4;
   }
   return 0;
 }
+bool Plain(unsigned char c) {
+  return c >= 0x20 && c != '"' && c != '\\' && c < 0x80;
+}
+
+// Index of the first byte at or after i that needs escaping or UTF-8 validation, or n. Most
+// strings are plain ASCII, so 16 bytes are tested at a time.
+size_t SkipPlain(const unsigned char* p, size_t i, size_t n) {
+#if defined(__SSE2__)
+  const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                backslash = _mm_set1_epi8('\\');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    // Signed compare: bytes >= 0x80 are negative, so one test catches controls and non-ASCII.
+    const __m128i special =
+        _mm_or_si128(_mm_cmplt_epi8(v, space),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    const int mask = _mm_movemask_epi8(special);
+    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+  }
+#endif
+  while (i < n && Plain(p[i])) ++i;
+  return i;
+}
+
 }  // namespace
 
 void AppendJsonString(std::string* out, std::string_view s) {
@@ -31,12 +61,10 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size(), i = 0, run = 0;
-  while (i < n) {
+  while (true) {
+    i = SkipPlain(p, i, n);
+    if (i >= n) break;
     unsigned char c = p[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      ++i;
-      continue;
-    }
     out->append(s.data() + run, i - run);
     if (c >= 0x80) {
       size_t len = Utf8SeqLen(p + i, n - i);
@@ -51,13 +79,27 @@ void AppendJsonString(std::string* out, std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
       default:
         out->append("\\u00");
         out->push_back(kHex[c >> 4]);

@@ -2,6 +2,7 @@
 // beyond the output string). Produces valid UTF-8: invalid input bytes become U+FFFD.
 #pragma once
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -18,53 +19,130 @@ class JsonWriter {
  public:
   explicit JsonWriter(std::string* out) : out_(out) {}
 
-  JsonWriter& BeginObject() { Sep(); out_->push_back('{'); first_ = true; return *this; }
-  JsonWriter& EndObject() { out_->push_back('}'); first_ = false; return *this; }
-  JsonWriter& BeginArray() { Sep(); out_->push_back('['); first_ = true; return *this; }
-  JsonWriter& EndArray() { out_->push_back(']'); first_ = false; return *this; }
+  JsonWriter& BeginObject() {
+    Sep();
+    out_->push_back('{');
+    first_ = true;
+    return *this;
+  }
+  JsonWriter& EndObject() {
+    out_->push_back('}');
+    first_ = false;
+    return *this;
+  }
+  JsonWriter& BeginArray() {
+    Sep();
+    out_->push_back('[');
+    first_ = true;
+    return *this;
+  }
+  JsonWriter& EndArray() {
+    out_->push_back(']');
+    first_ = false;
+    return *this;
+  }
   JsonWriter& Key(std::string_view k) {
     Sep();
-    AppendJsonString(out_, k);
-    out_->push_back(':');
+    if (IsPlainName(k)) {  // member names are short ASCII literals: skip the escaping loop
+      out_->push_back('"');
+      out_->append(k);
+      out_->append("\":", 2);
+    } else {
+      AppendJsonString(out_, k);
+      out_->push_back(':');
+    }
     first_ = true;  // the value that follows takes no comma
     return *this;
   }
-  JsonWriter& String(std::string_view s) { Sep(); AppendJsonString(out_, s); return *this; }
-  JsonWriter& Int(int64_t v) { Sep(); out_->append(std::to_string(v)); return *this; }
-  JsonWriter& Uint(uint64_t v) { Sep(); out_->append(std::to_string(v)); return *this; }
-  JsonWriter& Double(double d) { Sep(); AppendJsonDouble(out_, d); return *this; }
-  JsonWriter& Bool(bool b) { Sep(); out_->append(b ? "true" : "false"); return *this; }
-  JsonWriter& Null() { Sep(); out_->append("null"); return *this; }
+  JsonWriter& String(std::string_view s) {
+    Sep();
+    AppendJsonString(out_, s);
+    return *this;
+  }
+  JsonWriter& Int(int64_t v) {
+    Sep();
+    AppendNumber(v);
+    return *this;
+  }
+  JsonWriter& Uint(uint64_t v) {
+    Sep();
+    AppendNumber(v);
+    return *this;
+  }
+  JsonWriter& Double(double d) {
+    Sep();
+    AppendJsonDouble(out_, d);
+    return *this;
+  }
+  JsonWriter& Bool(bool b) {
+    Sep();
+    out_->append(b ? "true" : "false");
+    return *this;
+  }
+  JsonWriter& Null() {
+    Sep();
+    out_->append("null");
+    return *this;
+  }
   // Already-serialised JSON (e.g. a nested document).
-  JsonWriter& Raw(std::string_view json) { Sep(); out_->append(json); return *this; }
+  JsonWriter& Raw(std::string_view json) {
+    Sep();
+    out_->append(json);
+    return *this;
+  }
 
+  // A member name written in the source: trusted to need no escaping (all of ours are ASCII
+  // identifiers), so it is copied as is - the output records' hot path writes millions.
+  template <size_t N>
+  JsonWriter& Key(const char (&k)[N]) {
+    Sep();
+    out_->push_back('"');
+    out_->append(k, N - 1);
+    out_->append("\":", 2);
+    first_ = true;
+    return *this;
+  }
+
+  template <size_t N, typename T>
+  JsonWriter& Field(const char (&k)[N], T v) {
+    Key(k);
+    return Put(v);
+  }
   template <typename T>
-  JsonWriter& Field(std::string_view k, T v);
+  JsonWriter& Field(std::string_view k, T v) {
+    Key(k);
+    return Put(v);
+  }
 
  private:
   void Sep() {
     if (!first_) out_->push_back(',');
     first_ = false;
   }
+  JsonWriter& Put(std::string_view v) { return String(v); }
+  JsonWriter& Put(const char* v) { return String(v); }
+  JsonWriter& Put(const std::string& v) { return String(v); }
+  JsonWriter& Put(int64_t v) { return Int(v); }
+  JsonWriter& Put(int v) { return Int(v); }
+  JsonWriter& Put(uint64_t v) { return Uint(v); }
+  JsonWriter& Put(double v) { return Double(v); }
+  JsonWriter& Put(bool v) { return Bool(v); }
+  static bool IsPlainName(std::string_view k) {
+    for (char c : k) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\' ||
+          static_cast<unsigned char>(c) >= 0x80)
+        return false;
+    }
+    return true;
+  }
+  template <typename T>
+  void AppendNumber(T v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof(buf), v);
+    out_->append(buf, static_cast<size_t>(r.ptr - buf));
+  }
   std::string* out_;
   bool first_ = true;
 };
-
-template <>
-inline JsonWriter& JsonWriter::Field(std::string_view k, std::string_view v) { return Key(k).String(v); }
-template <>
-inline JsonWriter& JsonWriter::Field(std::string_view k, const char* v) { return Key(k).String(v); }
-template <>
-inline JsonWriter& JsonWriter::Field(std::string_view k, std::string v) { return Key(k).String(v); }
-template <>
-inline JsonWriter& JsonWriter::Field(std::string_view k, int64_t v) { return Key(k).Int(v); }
-template <>
-inline JsonWriter& JsonWriter::Field(std::string_view k, uint64_t v) { return Key(k).Uint(v); }
-template <>
-inline JsonWriter& JsonWriter::Field(std::string_view k, int v) { return Key(k).Int(v); }
-template <>
-inline JsonWriter& JsonWriter::Field(std::string_view k, double v) { return Key(k).Double(v); }
-template <>
-inline JsonWriter& JsonWriter::Field(std::string_view k, bool v) { return Key(k).Bool(v); }
 
 }  // namespace spanpipe

@@ -18,6 +18,11 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 constexpr uint8_t kMissingUser = 1;
 constexpr uint8_t kMissingThread = 2;
 
+void AppendRowKeyPrefix(int32_t p, std::string* k) {
+  k->push_back(kRowTag);
+  PutFixed32BE(k, static_cast<uint32_t>(p));
+}
+
 std::string RowKey(int32_t p, const WindowId& id) {
   std::string k;
   k.reserve(64);
@@ -158,7 +163,7 @@ RollupAggregator::Row* RollupAggregator::InsertRow(const std::string& key, Row&&
   return &it->second;
 }
 
-Status RollupAggregator::FindRow(const std::string& key, Row** row) {
+Status RollupAggregator::FindRow(std::string_view key, Row** row) {
   auto it = rows_.find(key);
   if (it != rows_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second.lru);
@@ -177,15 +182,32 @@ Status RollupAggregator::FindRow(const std::string& key, Row** row) {
   if (!state::UnwrapExpiring(v, &exp, &payload) || !DecodeWindowId(&key_view, &r.id) ||
       !GetVarint64(&payload, &r.version) || !r.metrics.DecodeFrom(&payload))
     return Status::Corruption("rollup row failed to decode");
-  *row = InsertRow(key, std::move(r));
+  *row = InsertRow(std::string(key), std::move(r));
   return Status::OK();
 }
 
-Status RollupAggregator::RowForSpan(int32_t p, WindowId&& id, std::string* key, Row** row,
+void RollupAggregator::MarkDirty(const std::string& key, Row* row) {
+  ++row->version;
+  row->unsaved = true;
+  if (!row->listed) {
+    row->listed = true;
+    dirty_.push_back(key);
+  }
+}
+
+Status RollupAggregator::RowForSpan(int32_t p, Granularity g, int64_t start_ms,
+                                    const SpanRecord& span, std::string* key, Row** row,
                                     bool* overflowed) {
-  *key = RowKey(p, id);
+  key->clear();
+  AppendRowKeyPrefix(p, key);
+  EncodeWindowIdParts(g, start_ms, span.project, span.service, span.provider, span.model,
+                      span.operation, span.environment, key);
   SPANPIPE_RETURN_IF_ERROR(FindRow(*key, row));
   if (*row) return Status::OK();
+  WindowId id{g, start_ms,
+              RollupDims{std::string(span.project), std::string(span.service),
+                         std::string(span.provider), std::string(span.model),
+                         std::string(span.operation), std::string(span.environment)}};
   const int64_t expires = SaturatingAdd(id.end_ms(), opt_.retention_ms(id.granularity));
   // A new row: count it against the project's limit for this window, or divert to overflow.
   Count* count = nullptr;
@@ -268,23 +290,17 @@ Status RollupAggregator::Apply(const SpanRecord& span, const ResolveOutcome& out
                     (outcome.thread_id.empty() ? kMissingThread : 0);
   std::vector<std::string> row_keys;
   bool overflowed = false;
+  std::string& key = key_buf_;
   for (Granularity g : kAllGranularities) {
     if (!in_retention[static_cast<int>(g)]) continue;
-    WindowId id{g, WindowStartMs(g, t),
-                RollupDims{std::string(span.project), std::string(span.service),
-                           std::string(span.provider), std::string(span.model),
-                           std::string(span.operation), std::string(span.environment)}};
-    std::string key;
     Row* row = nullptr;
-    SPANPIPE_RETURN_IF_ERROR(RowForSpan(p, std::move(id), &key, &row, &overflowed));
+    SPANPIPE_RETURN_IF_ERROR(RowForSpan(p, g, WindowStartMs(g, t), span, &key, &row, &overflowed));
     row->metrics.AddCall(span.error, span.input_tokens, span.output_tokens, span.cost_usd,
                          duration_ms);
     if (user_hash) row->metrics.users.AddHash(user_hash);
     if (thread_hash) row->metrics.threads.AddHash(thread_hash);
-    ++row->version;
-    row->unsaved = true;
-    dirty_.insert(key);
-    if (missing) row_keys.push_back(std::move(key));
+    MarkDirty(key, row);
+    if (missing) row_keys.push_back(key);
   }
   if (overflowed) ++stats_.overflowed_spans;
   if (missing) SPANPIPE_RETURN_IF_ERROR(RecordUnbound(p, span, missing, row_keys, now_ms));
@@ -387,9 +403,7 @@ Status RollupAggregator::ApplyBinding(int32_t p, const SpanRecord& span,
       if (row) {  // absent only if the window has expired
         if (apply & kMissingUser) row->metrics.users.AddHash(user_hash);
         if (apply & kMissingThread) row->metrics.threads.AddHash(thread_hash);
-        ++row->version;
-        row->unsaved = true;
-        dirty_.insert(e.row_key);
+        MarkDirty(e.row_key, row);
       }
       e.missing &= static_cast<uint8_t>(~apply);
       l->dirty = true;
@@ -422,10 +436,13 @@ void RollupAggregator::FinishInput(int32_t source_partition) {
 
 Status RollupAggregator::EmitPartials(Emitter* out) {
   std::string value;
+  std::sort(dirty_.begin(), dirty_.end());
+  dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
   for (const std::string& key : dirty_) {
     Row* row = nullptr;
     SPANPIPE_RETURN_IF_ERROR(FindRow(key, &row));
     if (!row) continue;
+    row->listed = false;
     if (row->unsaved) SaveRow(key, row);
     const int32_t p = static_cast<int32_t>(DecodeFixed32BE(key.data() + 1));
     value.clear();

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/status.h"
 #include "operators/emitter.h"
@@ -73,17 +74,20 @@ class RollupAggregator {
     RollupMetrics metrics;
     bool unsaved = false;
     std::list<std::string>::iterator lru;
+    bool listed = false;  // its key is in dirty_
   };
 
   PartitionMeta* Meta(int32_t p);
   Status SaveMeta(int32_t p, PartitionMeta* m);
   // Cached or stored row for `key`; *row = nullptr when absent.
-  Status FindRow(const std::string& key, Row** row);
+  Status FindRow(std::string_view key, Row** row);
   Row* InsertRow(const std::string& key, Row&& row);
   void EvictIfFull();
   void SaveRow(const std::string& key, Row* row);
   // Row for a span's window, creating it under the cardinality guard; sets *key to its store key.
-  Status RowForSpan(int32_t p, WindowId&& id, std::string* key, Row** row, bool* overflowed);
+  Status RowForSpan(int32_t p, Granularity g, int64_t start_ms, const SpanRecord& span,
+                    std::string* key, Row** row, bool* overflowed);
+  void MarkDirty(const std::string& key, Row* row);
   struct UnboundEntry {
     uint8_t missing;  // which of user / thread were unknown when the row counted the span
     std::string row_key;
@@ -113,10 +117,16 @@ class RollupAggregator {
   RollupOptions opt_;
   Stats stats_;
   std::map<int32_t, PartitionMeta> metas_;
-  std::unordered_map<std::string, Row> rows_;
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
+  std::unordered_map<std::string, Row, KeyHash, std::equal_to<>> rows_;
   std::list<std::string> lru_;  // front = most recently used
-  std::set<std::string>
-      dirty_;  // row keys changed since the last EmitPartials (sorted: deterministic)
+  // Row keys changed since the last EmitPartials; sorted and de-duplicated there (deterministic
+  // output; a row evicted and reloaded may be listed twice).
+  std::vector<std::string> dirty_;
+  std::string key_buf_;
   std::unordered_map<std::string, UnboundList> unbound_cache_;
   std::unordered_map<std::string, Count> counts_;
 };

@@ -66,15 +66,24 @@ std::string ContractKey(const WindowId& id) {
   return k;
 }
 
+void EncodeWindowIdParts(Granularity g, int64_t start_ms, std::string_view project,
+                         std::string_view service, std::string_view provider,
+                         std::string_view model, std::string_view operation,
+                         std::string_view environment, std::string* out) {
+  out->push_back(static_cast<char>(g));
+  PutOrderedInt64(out, start_ms);
+  PutLengthPrefixed(out, project);
+  PutLengthPrefixed(out, service);
+  PutLengthPrefixed(out, provider);
+  PutLengthPrefixed(out, model);
+  PutLengthPrefixed(out, operation);
+  PutLengthPrefixed(out, environment);
+}
+
 void EncodeWindowId(const WindowId& id, std::string* out) {
-  out->push_back(static_cast<char>(id.granularity));
-  PutOrderedInt64(out, id.start_ms);
-  PutLengthPrefixed(out, id.dims.project);
-  PutLengthPrefixed(out, id.dims.service);
-  PutLengthPrefixed(out, id.dims.provider);
-  PutLengthPrefixed(out, id.dims.model);
-  PutLengthPrefixed(out, id.dims.operation);
-  PutLengthPrefixed(out, id.dims.environment);
+  const RollupDims& d = id.dims;
+  EncodeWindowIdParts(id.granularity, id.start_ms, d.project, d.service, d.provider, d.model,
+                      d.operation, d.environment, out);
 }
 
 bool DecodeWindowId(std::string_view* in, WindowId* id) {

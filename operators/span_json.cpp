@@ -1,5 +1,7 @@
 #include "operators/span_json.h"
 
+#include <charconv>
+
 #include "common/hex.h"
 #include "common/json_writer.h"
 
@@ -9,12 +11,27 @@ constexpr int kMaxRenderDepth = 64;
 
 void AppendValue(const otlp::Batch& b, const otlp::AnyValue& v, std::string* out, int depth) {
   switch (v.kind) {
-    case otlp::ValueKind::kEmpty: out->append("null"); return;
-    case otlp::ValueKind::kString: AppendJsonString(out, v.s); return;
-    case otlp::ValueKind::kBytes: AppendJsonString(out, Base64Encode(v.s)); return;
-    case otlp::ValueKind::kBool: out->append(v.b ? "true" : "false"); return;
-    case otlp::ValueKind::kInt: out->append(std::to_string(v.i)); return;
-    case otlp::ValueKind::kDouble: AppendJsonDouble(out, v.d); return;
+    case otlp::ValueKind::kEmpty:
+      out->append("null");
+      return;
+    case otlp::ValueKind::kString:
+      AppendJsonString(out, v.s);
+      return;
+    case otlp::ValueKind::kBytes:
+      AppendJsonString(out, Base64Encode(v.s));
+      return;
+    case otlp::ValueKind::kBool:
+      out->append(v.b ? "true" : "false");
+      return;
+    case otlp::ValueKind::kInt: {
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof(buf), v.i);
+      out->append(buf, static_cast<size_t>(r.ptr - buf));
+      return;
+    }
+    case otlp::ValueKind::kDouble:
+      AppendJsonDouble(out, v.d);
+      return;
     case otlp::ValueKind::kArray:
     case otlp::ValueKind::kKvlist: {
       if (depth >= kMaxRenderDepth) {
@@ -38,8 +55,10 @@ void AppendValue(const otlp::Batch& b, const otlp::AnyValue& v, std::string* out
   }
 }
 
-std::string Hex(const uint8_t* p, size_t n) {
-  return HexEncode({reinterpret_cast<const char*>(p), n});
+// Lower-case hex of an id, in a caller's buffer (no allocation per field).
+std::string_view Hex(const uint8_t* p, size_t n, char* buf) {
+  HexEncodeTo(p, n, buf);
+  return {buf, 2 * n};
 }
 }  // namespace
 
@@ -52,9 +71,10 @@ void AppendSpanJson(const SpanRecord& s, const ResolveOutcome& r,
                     std::string_view content_refs_json, std::string* out) {
   JsonWriter w(out);
   w.BeginObject();
-  w.Key("trace_id").String(Hex(s.trace_id, 16));
-  w.Key("span_id").String(Hex(s.span_id, 8));
-  w.Key("parent_span_id").String(s.has_parent ? Hex(s.parent_span_id, 8) : "");
+  char hex[32];
+  w.Key("trace_id").String(Hex(s.trace_id, 16, hex));
+  w.Key("span_id").String(Hex(s.span_id, 8, hex));
+  w.Key("parent_span_id").String(s.has_parent ? Hex(s.parent_span_id, 8, hex) : "");
   w.Key("trace_uuid").String(r.trace_uuid);
   w.Key("name").String(s.name);
   w.Key("kind").Int(s.kind);
@@ -76,8 +96,9 @@ void AppendSpanJson(const SpanRecord& s, const ResolveOutcome& r,
   w.Key("thread_id").String(r.thread_id.empty() ? s.thread_id : std::string_view(r.thread_id));
   w.Key("user_id").String(r.user_id.empty() ? s.user_id : std::string_view(r.user_id));
   w.Key("environment").String(s.environment);
-  std::string attrs;
-  attrs.push_back('{');
+  // Attributes are written in place (the writer only needs to know a value followed the key).
+  w.Key("attributes").Raw("{");
+  std::string& attrs = *out;
   bool first = true;
   if (s.batch) {
     for (uint32_t i = s.attr_begin; i < s.attr_begin + s.attr_count; ++i) {
@@ -92,7 +113,6 @@ void AppendSpanJson(const SpanRecord& s, const ResolveOutcome& r,
     }
   }
   attrs.push_back('}');
-  w.Key("attributes").Raw(attrs);
   w.Key("content_refs").Raw(content_refs_json.empty() ? std::string_view("[]") : content_refs_json);
   w.EndObject();
 }

@@ -1,5 +1,7 @@
 #include "operators/trace_codec.h"
 
+#include <cstring>
+
 #include "common/coding.h"
 #include "common/json_writer.h"
 #include "common/time_format.h"
@@ -7,9 +9,11 @@
 namespace spanpipe::resolve {
 namespace {
 
-constexpr uint8_t kFormatV1 = 1;
+constexpr uint8_t kFormatV1 = 1;  // no inline span ids: every id is in the spans store
+constexpr uint8_t kFormatV2 = 2;  // v1 + inline span ids
 constexpr uint8_t kFlagOpen = 1;
 constexpr uint8_t kFlagRoot = 2;
+constexpr uint8_t kFlagSpansInStore = 4;
 // Bounds a hostile trace's value size; no real trace calls this many distinct models.
 constexpr uint64_t kMaxModels = 256;
 
@@ -65,8 +69,9 @@ bool ParseIdleKey(std::string_view key, int64_t* last_update_ms, std::string_vie
 
 void EncodeTraceState(const TraceState& st, std::string* out) {
   const TraceAggregate& a = st.agg;
-  out->push_back(static_cast<char>(kFormatV1));
-  out->push_back(static_cast<char>((st.open ? kFlagOpen : 0) | (st.has_root ? kFlagRoot : 0)));
+  out->push_back(static_cast<char>(kFormatV2));
+  out->push_back(static_cast<char>((st.open ? kFlagOpen : 0) | (st.has_root ? kFlagRoot : 0) |
+                                   (st.spans_in_store ? kFlagSpansInStore : 0)));
   PutSigned(out, st.last_update_ms);
   PutSigned(out, st.idle_key_ms);
   PutVarint64(out, a.start_unix_nano);
@@ -84,14 +89,22 @@ void EncodeTraceState(const TraceState& st, std::string* out) {
   PutLengthPrefixed(out, a.environment);
   PutVarint64(out, a.models.size());
   for (const auto& m : a.models) PutLengthPrefixed(out, m);
+  PutVarint64(out, st.span_ids.size());
+  const size_t at = out->size();
+  out->resize(at + 8 * st.span_ids.size());
+  if (!st.span_ids.empty())
+    std::memcpy(out->data() + at, st.span_ids.data(), 8 * st.span_ids.size());
 }
 
 bool DecodeTraceState(std::string_view in, TraceState* st) {
-  if (in.size() < 2 || static_cast<uint8_t>(in[0]) != kFormatV1) return false;
+  if (in.size() < 2) return false;
+  const uint8_t format = static_cast<uint8_t>(in[0]);
+  if (format != kFormatV1 && format != kFormatV2) return false;
   uint8_t flags = static_cast<uint8_t>(in[1]);
   in.remove_prefix(2);
   st->open = flags & kFlagOpen;
   st->has_root = flags & kFlagRoot;
+  st->spans_in_store = format == kFormatV1 || (flags & kFlagSpansInStore);
   TraceAggregate& a = st->agg;
   uint64_t n = 0;
   if (!GetSigned(&in, &st->last_update_ms) || !GetSigned(&in, &st->idle_key_ms) ||
@@ -108,7 +121,12 @@ bool DecodeTraceState(std::string_view in, TraceState* st) {
   for (auto& m : a.models) {
     if (!GetString(&in, &m)) return false;
   }
-  return in.empty();
+  st->span_ids.clear();
+  if (format == kFormatV1) return in.empty();
+  if (!GetVarint64(&in, &n) || n > kInlineSpanIds || in.size() != 8 * n) return false;
+  st->span_ids.resize(n);
+  if (n) std::memcpy(st->span_ids.data(), in.data(), 8 * n);
+  return true;
 }
 
 void AppendTraceJson(const TraceAggregate& a, std::string* out) {

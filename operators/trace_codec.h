@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "operators/resolve_outcome.h"
 
@@ -18,7 +19,15 @@ struct TraceState {
   int64_t last_update_ms = 0;  // idleness clock at the last change
   // Time in this trace's idle-index key while open: <= last_update_ms (the key moves lazily).
   int64_t idle_key_ms = 0;
+  // De-duplication set, kept in the trace's own value so that a span costs no extra state write:
+  // the first kInlineSpanIds span ids (raw 8 bytes each, as uint64 in host order). Later ids live
+  // in the spans store, and spans_in_store says a lookup must also read it.
+  std::vector<uint64_t> span_ids;
+  bool spans_in_store = false;
 };
+
+// Span ids kept inline per trace; bounds a value's size (2 KiB of ids).
+constexpr size_t kInlineSpanIds = 256;
 
 // traces store: project '\0' trace_id[16].
 void AppendTraceKey(std::string* out, std::string_view project, const uint8_t trace_id[16]);

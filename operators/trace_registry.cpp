@@ -12,10 +12,8 @@ namespace spanpipe::resolve {
 namespace {
 
 constexpr size_t kCloseBatch = 1024;  // idle keys collected per scan (iterators die on writes)
-constexpr size_t kMaxModelsPerTrace = 256;  // matches the codec's bound
-constexpr std::string_view kOpenCountKey = "";
-// Beyond this many spans a hot trace stops tracking its span ids in memory (store reads instead).
-constexpr size_t kMaxKnownSpans = 1024;  // idle store meta key; real keys are >= 25 bytes
+constexpr size_t kMaxModelsPerTrace = 256;      // matches the codec's bound
+constexpr std::string_view kOpenCountKey = "";  // idle store meta key; real keys are >= 25 bytes
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -31,10 +29,6 @@ struct TraceRegistry::Entry {
   bool dirty = false;
   bool idle_persisted = false;  // the store holds idle key (st.idle_key_ms, key)
   bool queued = false;          // in dirty_ (so Flush visits changed entries only)
-  // Span ids applied since the trace was created in this cache lifetime. While `spans_known`,
-  // this is the trace's whole dedup set and the per-span store read is skipped.
-  bool spans_known = false;
-  std::vector<uint64_t> span_ids;
   std::list<Entry*>::iterator lru_it;
   std::list<Entry*>::iterator dirty_it;
 };
@@ -99,7 +93,8 @@ Status TraceRegistry::Load(std::string_view key, Entry** entry, bool* existed) {
   e->lru_it = lru_.begin();
   *entry = e.get();
   *existed = found;
-  cache_.emplace(e->key, std::move(e));
+  std::string_view cache_key = e->key;
+  cache_.emplace(cache_key, std::move(e));
   return Status::OK();
 }
 
@@ -163,16 +158,16 @@ Status TraceRegistry::Apply(const SpanRecord& span, int64_t now_ms, ResolveOutco
   SPANPIPE_RETURN_IF_ERROR(EvictIfFull());  // e is the most recent entry: never the victim
   TraceAggregate& a = e->st.agg;
 
-  std::string& span_key = span_key_;
-  span_key.clear();
-  AppendSpanKey(&span_key, span.project, span.trace_id, span.span_id);
-  bool duplicate = false;
+  // De-duplication: the trace's inline span ids, then (only for very large or v1 traces) the
+  // spans store.
   uint64_t span_id = 0;
   std::memcpy(&span_id, span.span_id, 8);
-  if (!existed) e->spans_known = true;  // a new trace has no spans yet
-  if (e->spans_known) {
-    duplicate = std::find(e->span_ids.begin(), e->span_ids.end(), span_id) != e->span_ids.end();
-  } else {
+  std::vector<uint64_t>& ids = e->st.span_ids;
+  bool duplicate = std::find(ids.begin(), ids.end(), span_id) != ids.end();
+  std::string& span_key = span_key_;
+  if (!duplicate && e->st.spans_in_store) {
+    span_key.clear();
+    AppendSpanKey(&span_key, span.project, span.trace_id, span.span_id);
     bool found = false;
     SPANPIPE_RETURN_IF_ERROR(spans_->Get(span_key, &value_buf_, &found));
     int64_t expires = 0;
@@ -185,14 +180,13 @@ Status TraceRegistry::Apply(const SpanRecord& span, int64_t now_ms, ResolveOutco
   out->user_bound_now = false;
   out->trace = &a;
   if (!duplicate) {
-    spans_->Put(span_key, state::WrapExpiring(ExpiryMs(), {}));
-    if (e->spans_known) {
-      if (e->span_ids.size() < kMaxKnownSpans) {
-        e->span_ids.push_back(span_id);
-      } else {
-        e->spans_known = false;
-        std::vector<uint64_t>().swap(e->span_ids);
-      }
+    if (ids.size() < kInlineSpanIds) {
+      ids.push_back(span_id);
+    } else {
+      span_key.clear();
+      AppendSpanKey(&span_key, span.project, span.trace_id, span.span_id);
+      spans_->Put(span_key, state::WrapExpiring(ExpiryMs(), {}));
+      e->st.spans_in_store = true;
     }
     const bool first = a.span_count == 0;
     a.span_count += 1;

@@ -75,7 +75,8 @@ class TraceRegistry {
     using is_transparent = void;
     size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
   };
-  std::unordered_map<std::string, std::unique_ptr<Entry>, KeyHash, std::equal_to<>> cache_;
+  // Keys view the entry's own key (one allocation per cached trace, not two).
+  std::unordered_map<std::string_view, std::unique_ptr<Entry>, KeyHash> cache_;
   std::list<Entry*> lru_;    // front = most recently used
   std::list<Entry*> dirty_;  // changed since the last Flush
   int64_t open_count_ = 0;

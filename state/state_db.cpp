@@ -6,11 +6,12 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
+#include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 #include "common/coding.h"
@@ -44,7 +45,9 @@ class ExpiryFilter : public rocksdb::CompactionFilter {
   const char* Name() const override { return "spanpipe.ExpiryFilter"; }
 };
 
-rocksdb::Slice S(std::string_view v) { return rocksdb::Slice(v.data(), v.size()); }
+rocksdb::Slice S(std::string_view v) {
+  return rocksdb::Slice(v.data(), v.size());
+}
 
 }  // namespace
 
@@ -63,28 +66,92 @@ bool UnwrapExpiring(std::string_view stored, int64_t* expires_at_ms, std::string
   return true;
 }
 
-KvIterator::KvIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix)
-    : it_(std::move(it)), prefix_(std::move(prefix)) {}
+KvIterator::KvIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix,
+                       std::vector<PendingEntry> pending)
+    : it_(std::move(it)), prefix_(std::move(prefix)), pending_(std::move(pending)) {
+  Settle();
+}
 KvIterator::~KvIterator() = default;
-bool KvIterator::Valid() const {
+
+bool KvIterator::BaseValid() const {
   if (!it_->Valid()) return false;
   rocksdb::Slice k = it_->key();
   return k.size() >= prefix_.size() && std::memcmp(k.data(), prefix_.data(), prefix_.size()) == 0;
 }
-void KvIterator::Next() { it_->Next(); }
+
+void KvIterator::Settle() {
+  for (;;) {
+    const bool base = BaseValid();
+    const bool pend = pi_ < pending_.size();
+    if (!pend) {
+      cur_ = base ? Source::kBase : Source::kNone;
+      return;
+    }
+    const PendingEntry& p = pending_[pi_];
+    int c = base ? it_->key().compare(S(p.key)) : 1;
+    if (c < 0) {
+      cur_ = Source::kBase;
+      return;
+    }
+    if (c == 0) it_->Next();  // the pending write shadows the stored value
+    if (!p.deleted) {
+      cur_ = Source::kPending;
+      return;
+    }
+    ++pi_;
+  }
+}
+
+void KvIterator::Next() {
+  if (cur_ == Source::kBase) {
+    it_->Next();
+  } else if (cur_ == Source::kPending) {
+    ++pi_;
+  }
+  Settle();
+}
+
 std::string_view KvIterator::key() const {
+  if (cur_ == Source::kPending) return pending_[pi_].key;
   auto k = it_->key();
   return {k.data(), k.size()};
 }
 std::string_view KvIterator::value() const {
+  if (cur_ == Source::kPending) return pending_[pi_].value;
   auto v = it_->value();
   return {v.data(), v.size()};
 }
-Status KvIterator::status() const { return FromRocks(it_->status()); }
+Status KvIterator::status() const {
+  return FromRocks(it_->status());
+}
+
+KvStore::Pending* KvStore::Slot(std::string_view key) {
+  auto it = index_.find(key);
+  if (it != index_.end()) return it->second;
+  auto [node, inserted] = pending_.try_emplace(std::pmr::string(key, &arena_));
+  index_.emplace(std::string_view(node->first), &node->second);
+  return &node->second;
+}
+
+const KvStore::Pending* KvStore::Find(std::string_view key) const {
+  auto it = index_.find(key);
+  return it == index_.end() ? nullptr : it->second;
+}
+
+void KvStore::Clear() {
+  // The containers' memory is the arena's: drop them before releasing it.
+  index_ = Index(&arena_);
+  pending_ = Ordered(&arena_);
+  arena_.release();
+}
 
 Status KvStore::Get(std::string_view key, std::string* value, bool* found) const {
-  rocksdb::Status s =
-      db_->pending_->GetFromBatchAndDB(db_->db_.get(), rocksdb::ReadOptions(), cf_, S(key), value);
+  if (const Pending* p = Find(key)) {
+    *found = !p->deleted;
+    if (*found) value->assign(p->value);
+    return Status::OK();
+  }
+  rocksdb::Status s = db_->db_->Get(rocksdb::ReadOptions(), cf_, S(key), value);
   if (s.IsNotFound()) {
     *found = false;
     return Status::OK();
@@ -94,24 +161,35 @@ Status KvStore::Get(std::string_view key, std::string* value, bool* found) const
 }
 
 void KvStore::Put(std::string_view key, std::string_view value) {
-  db_->pending_->Put(cf_, S(key), S(value));
+  Pending* p = Slot(key);
+  p->value.assign(value);
+  p->deleted = false;
 }
 
-void KvStore::Delete(std::string_view key) { db_->pending_->Delete(cf_, S(key)); }
+void KvStore::Delete(std::string_view key) {
+  Pending* p = Slot(key);
+  p->value.clear();
+  p->deleted = true;
+}
 
 std::unique_ptr<KvIterator> KvStore::Scan(std::string_view prefix, std::string_view start) const {
-  rocksdb::ReadOptions ro;
-  auto* base = db_->db_->NewIterator(ro, cf_);
-  std::unique_ptr<rocksdb::Iterator> it(db_->pending_->NewIteratorWithBase(cf_, base));
   std::string seek(start.size() > prefix.size() ? start : prefix);
+  std::vector<KvIterator::PendingEntry> pending;
+  for (auto it = pending_.lower_bound(std::string_view(seek));
+       it != pending_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    pending.push_back({std::string(it->first), std::string(it->second.value), it->second.deleted});
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->db_->NewIterator(rocksdb::ReadOptions(), cf_));
   it->Seek(S(seek));
-  return std::unique_ptr<KvIterator>(new KvIterator(std::move(it), std::string(prefix)));
+  return std::unique_ptr<KvIterator>(
+      new KvIterator(std::move(it), std::string(prefix), std::move(pending)));
 }
 
 Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out) {
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
-  if (ec) return Status::IOError("cannot create state directory " + options.path + ": " + ec.message());
+  if (ec)
+    return Status::IOError("cannot create state directory " + options.path + ": " + ec.message());
 
   std::unique_ptr<StateDb> sdb(new StateDb());
   uint64_t budget = std::max<uint64_t>(options.memory_budget_mib, 16) << 20;
@@ -154,8 +232,8 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options(false));
   for (const auto& name : options.stores) {
-    bool expiring = std::find(options.expiring_stores.begin(), options.expiring_stores.end(), name) !=
-                    options.expiring_stores.end();
+    bool expiring = std::find(options.expiring_stores.begin(), options.expiring_stores.end(),
+                              name) != options.expiring_stores.end();
     cfs.emplace_back(name, cf_options(expiring));
   }
   // Column families present on disk but no longer declared must still be opened.
@@ -174,8 +252,6 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
     sdb->stores_.emplace(cfs[i].name, std::unique_ptr<KvStore>(
                                           new KvStore(sdb.get(), sdb->handles_[i], cfs[i].name)));
   }
-  sdb->pending_ = std::make_unique<rocksdb::WriteBatchWithIndex>(rocksdb::BytewiseComparator(), 0,
-                                                                 /*overwrite_key=*/true);
   *out = std::move(sdb);
   return Status::OK();
 }
@@ -193,19 +269,43 @@ KvStore* StateDb::store(std::string_view name) {
 }
 
 Status StateDb::Commit() {
-  if (pending_->GetWriteBatch()->Count() == 0) return Status::OK();
+  size_t bytes = 0;
+  for (const auto& [name, store] : stores_) {
+    for (const auto& [k, p] : store->pending_) bytes += k.size() + p.value.size() + 16;
+  }
+  if (bytes == 0) return Status::OK();
+  rocksdb::WriteBatch batch(bytes + 64);
+  for (const auto& [name, store] : stores_) {
+    for (const auto& [k, p] : store->pending_) {
+      rocksdb::Status s =
+          p.deleted ? batch.Delete(store->cf_, S(k)) : batch.Put(store->cf_, S(k), S(p.value));
+      if (!s.ok()) return FromRocks(s);
+    }
+  }
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  rocksdb::Status s = db_->Write(wo, pending_->GetWriteBatch());
+  rocksdb::Status s = db_->Write(wo, &batch);
   if (!s.ok()) return FromRocks(s);
-  pending_->Clear();
+  Rollback();  // applied: the overlay starts empty
   return Status::OK();
 }
 
-void StateDb::Rollback() { pending_->Clear(); }
+void StateDb::Rollback() {
+  for (auto& [name, store] : stores_) store->Clear();
+}
 
-size_t StateDb::pending_bytes() const { return pending_->GetWriteBatch()->GetDataSize(); }
-uint64_t StateDb::pending_count() const { return pending_->GetWriteBatch()->Count(); }
+size_t StateDb::pending_bytes() const {
+  size_t bytes = 0;
+  for (const auto& [name, store] : stores_) {
+    for (const auto& [k, p] : store->pending_) bytes += k.size() + p.value.size();
+  }
+  return bytes;
+}
+uint64_t StateDb::pending_count() const {
+  uint64_t n = 0;
+  for (const auto& [name, store] : stores_) n += store->pending_.size();
+  return n;
+}
 
 uint64_t StateDb::ApproximateSizeBytes() const {
   uint64_t total = 0;

@@ -4,6 +4,8 @@
 #include "common/hex.h"
 #include "common/json_writer.h"
 
+#include <nlohmann/json.hpp>
+
 namespace spanpipe {
 
 TEST(Hex, RoundTripAndCaseInsensitiveDecode) {
@@ -30,6 +32,36 @@ TEST(JsonWriter, EscapesControlQuotesAndInvalidUtf8) {
   std::string out;
   AppendJsonString(&out, std::string_view("a\"b\\c\n\x01\xff\xc3\xa9", 10));
   EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\u0001\xEF\xBF\xBD\xc3\xa9\"");
+}
+
+// The fast path tests 16 bytes at a time: every special byte must be found at every offset of a
+// block and in the scalar tail. nlohmann::json's serializer is the independent oracle (valid UTF-8
+// only: the two replace invalid bytes differently).
+TEST(JsonWriter, EscapesSpecialBytesAtEveryOffsetLikeAnIndependentSerializer) {
+  const std::vector<std::string> specials = {
+      "\"",   "\\",       "\n",           std::string(1, '\0'),
+      "\x1f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+  for (const std::string& special : specials) {
+    for (size_t len = 0; len < 40; ++len) {
+      for (size_t at = 0; at <= len; ++at) {
+        std::string in(len, 'x');
+        in.insert(at, special);
+        std::string out;
+        AppendJsonString(&out, in);
+        ASSERT_EQ(out, nlohmann::json(in).dump()) << "len " << len << " at " << at;
+      }
+    }
+  }
+  std::string out;
+  AppendJsonString(&out, std::string(37, 'a') + "\xff" + std::string(20, 'b'));
+  EXPECT_EQ(out, "\"" + std::string(37, 'a') + "\xEF\xBF\xBD" + std::string(20, 'b') + "\"");
+}
+
+TEST(JsonWriter, WritesIntegerExtremes) {
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginArray().Int(INT64_MIN).Int(0).Uint(UINT64_MAX).Int(-7).EndArray();
+  EXPECT_EQ(out, "[-9223372036854775808,0,18446744073709551615,-7]");
 }
 
 TEST(JsonWriter, BuildsNestedDocuments) {

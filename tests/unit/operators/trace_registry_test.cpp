@@ -149,7 +149,36 @@ TEST(TraceCodecTest, StateRoundTrips) {
   EXPECT_EQ(got.agg.end_unix_nano, 9u);
   EXPECT_EQ(got.agg.cost_usd, 0.125);
   EXPECT_EQ(got.agg.models, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(got.span_ids.empty());
+  EXPECT_FALSE(got.spans_in_store);
   EXPECT_FALSE(DecodeTraceState(enc.substr(0, enc.size() - 1), &got));
+
+  // Format 1 (before inline span ids) = format 2 without the trailing id list: still readable,
+  // and every span id of such a trace must be looked up in the spans store.
+  std::string v1 = enc;
+  ASSERT_EQ(v1.back(), '\0');  // varint 0: no inline ids
+  v1.pop_back();
+  v1[0] = 1;
+  ASSERT_TRUE(DecodeTraceState(v1, &got));
+  EXPECT_TRUE(got.spans_in_store);
+  EXPECT_EQ(got.agg.models, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(TraceCodecTest, InlineSpanIdsRoundTripAndAreBounded) {
+  TraceState st;
+  st.span_ids = {1, 0xfedcba9876543210ull, 42};
+  st.spans_in_store = true;
+  std::string enc;
+  EncodeTraceState(st, &enc);
+  TraceState got;
+  ASSERT_TRUE(DecodeTraceState(enc, &got));
+  EXPECT_EQ(got.span_ids, st.span_ids);
+  EXPECT_TRUE(got.spans_in_store);
+  EXPECT_FALSE(DecodeTraceState(enc + "x", &got));  // trailing bytes
+  st.span_ids.assign(kInlineSpanIds + 1, 7);        // more than a writer ever stores
+  enc.clear();
+  EncodeTraceState(st, &enc);
+  EXPECT_FALSE(DecodeTraceState(enc, &got));
 }
 
 TEST_F(TraceRegistryTest, AggregatesAllSpansOfATrace) {
@@ -252,6 +281,46 @@ TEST_F(TraceRegistryTest, DuplicatesDetectedInLargeHotTrace) {
     EXPECT_TRUE(Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(i)}).duplicate) << i;
   }
   auto fresh = Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(kSpans)});
+  EXPECT_FALSE(fresh.duplicate);
+  EXPECT_EQ(fresh.trace->span_count, kSpans + 1);
+}
+
+TEST_F(TraceRegistryTest, SmallTracesKeepTheirDedupSetInTheTraceValueOnly) {
+  for (int t = 0; t < 3; ++t) {
+    std::string trace = testutil::SpanHex(t) + testutil::SpanHex(t);
+    for (int i = 0; i < 10; ++i) Apply({.trace_hex = trace, .span_hex = testutil::SpanHex(i)});
+  }
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  EXPECT_FALSE(db_->store("spans")->Scan("")->Valid());  // one state write per trace, none per span
+  Reopen();
+  for (int t = 0; t < 3; ++t) {
+    std::string trace = testutil::SpanHex(t) + testutil::SpanHex(t);
+    for (int i = 0; i < 10; ++i) {
+      EXPECT_TRUE(Apply({.trace_hex = trace, .span_hex = testutil::SpanHex(i)}).duplicate)
+          << t << i;
+    }
+    ResolveOutcome fresh = Apply({.trace_hex = trace, .span_hex = testutil::SpanHex(10)});
+    EXPECT_FALSE(fresh.duplicate);
+    EXPECT_EQ(fresh.trace->span_count, 11);
+  }
+}
+
+TEST_F(TraceRegistryTest, LargeTraceDedupsAcrossRestartThroughTheSpansStore) {
+  constexpr int kSpans = static_cast<int>(kInlineSpanIds) + 50;
+  for (int i = 0; i < kSpans; ++i) {
+    ASSERT_FALSE(Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(i)}).duplicate) << i;
+  }
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  size_t in_store = 0;
+  for (auto it = db_->store("spans")->Scan(""); it->Valid(); it->Next()) ++in_store;
+  EXPECT_EQ(in_store, 50u);  // only the ids past the inline limit
+  Reopen();
+  for (int i = 0; i < kSpans; ++i) {
+    EXPECT_TRUE(Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(i)}).duplicate) << i;
+  }
+  ResolveOutcome fresh = Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(kSpans)});
   EXPECT_FALSE(fresh.duplicate);
   EXPECT_EQ(fresh.trace->span_count, kSpans + 1);
 }

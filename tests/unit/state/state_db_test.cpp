@@ -77,6 +77,78 @@ TEST_F(StateDbTest, ScanSeesPrefixInOrderIncludingPending) {
   EXPECT_EQ(keys, (std::vector<std::string>{"p|1", "p|2", "p|3"}));
 }
 
+TEST_F(StateDbTest, PendingDeleteAndOverwriteShadowCommittedValuesInGetAndScan) {
+  auto db = Open();
+  KvStore* a = db->store("a");
+  a->Put("p|1", "old1");
+  a->Put("p|2", "old2");
+  a->Put("p|3", "old3");
+  ASSERT_TRUE(db->Commit().ok());
+  a->Delete("p|2");
+  a->Put("p|3", "new3");
+  a->Put("p|0", "new0");
+  a->Delete("p|9");  // deleting an absent key is harmless
+  std::string v;
+  bool found = true;
+  ASSERT_TRUE(a->Get("p|2", &v, &found).ok());
+  EXPECT_FALSE(found);
+  ASSERT_TRUE(a->Get("p|3", &v, &found).ok());
+  EXPECT_EQ(v, "new3");
+  std::vector<std::pair<std::string, std::string>> seen;
+  for (auto it = a->Scan("p|"); it->Valid(); it->Next()) seen.emplace_back(it->key(), it->value());
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, std::string>>{
+                      {"p|0", "new0"}, {"p|1", "old1"}, {"p|3", "new3"}}));
+  ASSERT_TRUE(db->Commit().ok());
+  EXPECT_EQ(db->pending_count(), 0u);
+  seen.clear();
+  for (auto it = a->Scan("p|"); it->Valid(); it->Next()) seen.emplace_back(it->key(), it->value());
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, std::string>>{
+                      {"p|0", "new0"}, {"p|1", "old1"}, {"p|3", "new3"}}));
+}
+
+TEST_F(StateDbTest, ScanStartsAtSeekKeyAndIgnoresWritesMadeDuringIt) {
+  auto db = Open();
+  KvStore* a = db->store("a");
+  a->Put("p|1", "1");
+  a->Put("p|4", "4");
+  ASSERT_TRUE(db->Commit().ok());
+  a->Put("p|3", "3");
+  a->Put("p|2", "2");
+  std::vector<std::string> keys;
+  for (auto it = a->Scan("p|", "p|2"); it->Valid(); it->Next()) {
+    keys.emplace_back(it->key());
+    a->Delete(it->key());  // operators delete what they scan (idle index, merge index)
+    a->Put("p|5", "5");
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"p|2", "p|3", "p|4"}));
+  keys.clear();
+  for (auto it = a->Scan("p|"); it->Valid(); it->Next()) keys.emplace_back(it->key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"p|1", "p|5"}));
+}
+
+TEST_F(StateDbTest, StoresAreIsolatedAndOneCommitAppliesAllOfThem) {
+  {
+    auto db = Open();
+    db->store("a")->Put("k", "in a");
+    db->store("b")->Put("k", WrapExpiring(INT64_MAX, "in b"));
+    std::string v;
+    bool found;
+    ASSERT_TRUE(db->store("a")->Get("k", &v, &found).ok());
+    EXPECT_EQ(v, "in a");
+    EXPECT_EQ(db->pending_count(), 2u);
+    ASSERT_TRUE(db->Commit().ok());
+  }
+  auto db = Open();
+  std::string v;
+  bool found;
+  ASSERT_TRUE(db->store("b")->Get("k", &v, &found).ok());
+  ASSERT_TRUE(found);
+  int64_t exp;
+  std::string_view payload;
+  ASSERT_TRUE(UnwrapExpiring(v, &exp, &payload));
+  EXPECT_EQ(payload, "in b");
+}
+
 TEST_F(StateDbTest, ExpiredValuesAreDroppedByCompaction) {
   auto db = Open();
   db->store("b")->Put("old", WrapExpiring(1, "gone"));
