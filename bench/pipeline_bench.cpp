@@ -199,6 +199,26 @@ void BM_Pipeline(benchmark::State& state, int mode) {
       secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       cpu_secs = ThreadCpuSeconds() - c0;
     };
+    // Checkpoint cadence: every SPANPIPE_BENCH_CHECKPOINT_SPANS spans (default 10 000), or, with
+    // SPANPIPE_BENCH_CHECKPOINT_MS, when that much processing time has passed since the last one,
+    // as the job does (`checkpoint.interval_ms`, default 1000).
+    const int64_t every_spans = EnvInt("SPANPIPE_BENCH_CHECKPOINT_SPANS", 10000);
+    const int64_t every_ms = EnvInt("SPANPIPE_BENCH_CHECKPOINT_MS", 0);
+    auto last_checkpoint = t0;
+    uint64_t checkpoints = 0;
+    auto due = [&](uint64_t n) {
+      bool now;
+      if (every_ms > 0) {
+        if ((n & 255) != 0) return false;  // read the clock every 256 spans
+        auto t = std::chrono::steady_clock::now();
+        now = t - last_checkpoint >= std::chrono::milliseconds(every_ms);
+        if (now) last_checkpoint = t;
+      } else {
+        now = n % static_cast<uint64_t>(every_spans) == 0;
+      }
+      checkpoints += now;
+      return now;
+    };
     // Time inside the operators (apply) and in checkpoints, to split the stage from decode.
     double apply_s = 0, checkpoint_s = 0;
     auto timed = [](double* acc, auto&& fn) {
@@ -223,7 +243,7 @@ void BM_Pipeline(benchmark::State& state, int mode) {
             timed(&apply_s, [&] {
               if (st.ok()) st = reg.Apply(s, max_ms, &r);
             });
-            if (++spans % 10000 == 0) timed(&checkpoint_s, checkpoint);
+            if (due(++spans)) timed(&checkpoint_s, checkpoint);
           });
         }
         timed(&checkpoint_s, [&] {
@@ -250,7 +270,7 @@ void BM_Pipeline(benchmark::State& state, int mode) {
             timed(&apply_s, [&] {
               if (st.ok()) st = task.Process(s, 0, max_ms, "bench", &out, &dlq);
             });
-            if (++spans % 10000 == 0) timed(&checkpoint_s, checkpoint);
+            if (due(++spans)) timed(&checkpoint_s, checkpoint);
           });
         }
         timed(&checkpoint_s, checkpoint);
@@ -267,6 +287,7 @@ void BM_Pipeline(benchmark::State& state, int mode) {
     state.counters["state_mib"] = static_cast<double>(db->ApproximateSizeBytes()) / (1 << 20);
     state.counters["apply_ms"] = apply_s * 1e3;
     state.counters["checkpoint_ms"] = checkpoint_s * 1e3;
+    state.counters["checkpoints"] = static_cast<double>(checkpoints + 1);  // + the final one
     Report(state, spans, secs, cpu_secs);
     db.reset();
     std::filesystem::remove_all(dir);

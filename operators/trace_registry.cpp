@@ -38,6 +38,7 @@ TraceRegistry::TraceRegistry(state::KvStore* traces, state::KvStore* spans, stat
     : traces_(traces), spans_(spans), idle_(idle), options_(std::move(options)) {
   if (!options_.wall_clock_ms) options_.wall_clock_ms = SystemNowMs;
   if (options_.cache_traces == 0) options_.cache_traces = 1;  // Apply's outcome points into it
+  cache_.reserve(options_.cache_traces + 1);                  // never rehashed while it fills
   // The open-trace count survives restarts in a meta key (only a gauge: failure leaves 0).
   std::string v;
   bool found = false;

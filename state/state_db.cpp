@@ -67,8 +67,13 @@ bool UnwrapExpiring(std::string_view stored, int64_t* expires_at_ms, std::string
 }
 
 KvIterator::KvIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix,
-                       std::vector<PendingEntry> pending)
-    : it_(std::move(it)), prefix_(std::move(prefix)), pending_(std::move(pending)) {
+                       const detail::PendingOrder* order, detail::PendingOrder::const_iterator pos,
+                       uint64_t snapshot_seq)
+    : it_(std::move(it)),
+      prefix_(std::move(prefix)),
+      order_(order),
+      pos_(pos),
+      snapshot_seq_(snapshot_seq) {
   Settle();
 }
 KvIterator::~KvIterator() = default;
@@ -81,24 +86,24 @@ bool KvIterator::BaseValid() const {
 
 void KvIterator::Settle() {
   for (;;) {
+    while (pos_ != order_->end() && pos_->second->seq > snapshot_seq_) ++pos_;
     const bool base = BaseValid();
-    const bool pend = pi_ < pending_.size();
+    const bool pend = pos_ != order_->end() && pos_->first.starts_with(prefix_);
     if (!pend) {
       cur_ = base ? Source::kBase : Source::kNone;
       return;
     }
-    const PendingEntry& p = pending_[pi_];
-    int c = base ? it_->key().compare(S(p.key)) : 1;
+    int c = base ? it_->key().compare(S(pos_->first)) : 1;
     if (c < 0) {
       cur_ = Source::kBase;
       return;
     }
     if (c == 0) it_->Next();  // the pending write shadows the stored value
-    if (!p.deleted) {
+    if (!pos_->second->deleted) {
       cur_ = Source::kPending;
       return;
     }
-    ++pi_;
+    ++pos_;
   }
 }
 
@@ -106,18 +111,18 @@ void KvIterator::Next() {
   if (cur_ == Source::kBase) {
     it_->Next();
   } else if (cur_ == Source::kPending) {
-    ++pi_;
+    ++pos_;
   }
   Settle();
 }
 
 std::string_view KvIterator::key() const {
-  if (cur_ == Source::kPending) return pending_[pi_].key;
+  if (cur_ == Source::kPending) return pos_->first;
   auto k = it_->key();
   return {k.data(), k.size()};
 }
 std::string_view KvIterator::value() const {
-  if (cur_ == Source::kPending) return pending_[pi_].value;
+  if (cur_ == Source::kPending) return pos_->second->value;
   auto v = it_->value();
   return {v.data(), v.size()};
 }
@@ -126,23 +131,40 @@ Status KvIterator::status() const {
 }
 
 KvStore::Pending* KvStore::Slot(std::string_view key) {
-  auto it = index_.find(key);
-  if (it != index_.end()) return it->second;
-  auto [node, inserted] = pending_.try_emplace(std::pmr::string(key, &arena_));
-  index_.emplace(std::string_view(node->first), &node->second);
-  return &node->second;
+  auto it = pending_.find(key);
+  if (it != pending_.end()) return &it->second;
+  it = pending_
+           .try_emplace(std::pmr::string(key, &arena_),
+                        Pending{std::pmr::string(&arena_), false, next_seq_++})
+           .first;
+  if (ordered_) order_.emplace(std::string_view(it->first), &it->second);
+  return &it->second;
 }
 
 const KvStore::Pending* KvStore::Find(std::string_view key) const {
-  auto it = index_.find(key);
-  return it == index_.end() ? nullptr : it->second;
+  auto it = pending_.find(key);
+  return it == pending_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::pair<std::string_view, const KvStore::Pending*>> KvStore::Sorted() const {
+  std::vector<std::pair<std::string_view, const Pending*>> out;
+  out.reserve(pending_.size());
+  if (ordered_) {
+    for (const auto& [k, p] : order_) out.emplace_back(k, p);
+    return out;
+  }
+  for (const auto& [k, p] : pending_) out.emplace_back(k, &p);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
 }
 
 void KvStore::Clear() {
   // The containers' memory is the arena's: drop them before releasing it.
-  index_ = Index(&arena_);
-  pending_ = Ordered(&arena_);
+  last_size_ = std::max(pending_.size(), last_size_ / 2);
+  order_ = Order(&arena_);
+  pending_ = Map(&arena_);
   arena_.release();
+  pending_.reserve(last_size_);  // checkpoints look alike: skip the rehashes while it fills
 }
 
 Status KvStore::Get(std::string_view key, std::string* value, bool* found) const {
@@ -173,16 +195,15 @@ void KvStore::Delete(std::string_view key) {
 }
 
 std::unique_ptr<KvIterator> KvStore::Scan(std::string_view prefix, std::string_view start) const {
-  std::string seek(start.size() > prefix.size() ? start : prefix);
-  std::vector<KvIterator::PendingEntry> pending;
-  for (auto it = pending_.lower_bound(std::string_view(seek));
-       it != pending_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-    pending.push_back({std::string(it->first), std::string(it->second.value), it->second.deleted});
+  if (!ordered_) {
+    ordered_ = true;
+    for (auto& [k, p] : const_cast<Map&>(pending_)) order_.emplace(std::string_view(k), &p);
   }
+  std::string seek(start.size() > prefix.size() ? start : prefix);
   std::unique_ptr<rocksdb::Iterator> it(db_->db_->NewIterator(rocksdb::ReadOptions(), cf_));
   it->Seek(S(seek));
-  return std::unique_ptr<KvIterator>(
-      new KvIterator(std::move(it), std::string(prefix), std::move(pending)));
+  return std::unique_ptr<KvIterator>(new KvIterator(std::move(it), std::string(prefix), &order_,
+                                                    order_.lower_bound(seek), next_seq_ - 1));
 }
 
 Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out) {
@@ -223,6 +244,10 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
     t.format_version = 5;
     cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
     cfo.write_buffer_size = 32ull << 20;
+    // Most point reads are misses (a new trace, row, chunk): a whole-key bloom filter on the
+    // memtable answers them without walking its skip list.
+    cfo.memtable_prefix_bloom_size_ratio = 0.05;
+    cfo.memtable_whole_key_filtering = true;
     cfo.compression = rocksdb::kLZ4Compression;
     cfo.bottommost_compression = rocksdb::kZSTD;
     cfo.level_compaction_dynamic_level_bytes = true;
@@ -252,6 +277,7 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
     sdb->stores_.emplace(cfs[i].name, std::unique_ptr<KvStore>(
                                           new KvStore(sdb.get(), sdb->handles_[i], cfs[i].name)));
   }
+  sdb->batch_ = std::make_unique<rocksdb::WriteBatch>();
   *out = std::move(sdb);
   return Status::OK();
 }
@@ -269,22 +295,22 @@ KvStore* StateDb::store(std::string_view name) {
 }
 
 Status StateDb::Commit() {
-  size_t bytes = 0;
+  if (pending_count() == 0) return Status::OK();
+  // Key order within each store: the memtable's skip list inserts ordered keys fastest.
+  rocksdb::WriteBatch& batch = *batch_;
+  batch.Clear();
   for (const auto& [name, store] : stores_) {
-    for (const auto& [k, p] : store->pending_) bytes += k.size() + p.value.size() + 16;
-  }
-  if (bytes == 0) return Status::OK();
-  rocksdb::WriteBatch batch(bytes + 64);
-  for (const auto& [name, store] : stores_) {
-    for (const auto& [k, p] : store->pending_) {
+    for (const auto& [k, p] : store->Sorted()) {
       rocksdb::Status s =
-          p.deleted ? batch.Delete(store->cf_, S(k)) : batch.Put(store->cf_, S(k), S(p.value));
+          p->deleted ? batch.Delete(store->cf_, S(k)) : batch.Put(store->cf_, S(k), S(p->value));
       if (!s.ok()) return FromRocks(s);
     }
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
   rocksdb::Status s = db_->Write(wo, &batch);
+  if (batch.GetDataSize() > (64u << 20))
+    batch_ = std::make_unique<rocksdb::WriteBatch>();  // shrink
   if (!s.ok()) return FromRocks(s);
   Rollback();  // applied: the overlay starts empty
   return Status::OK();

@@ -25,6 +25,7 @@ namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
 class Iterator;
+class WriteBatch;
 class Cache;
 class WriteBufferManager;
 }  // namespace rocksdb
@@ -44,8 +45,19 @@ struct StateOptions {
 
 class StateDb;
 
-// Iterates one store over keys with a prefix, in key order, seeing pending writes as of its
-// creation (a copy of them: writes during the scan do not invalidate it).
+namespace detail {
+// A pending (uncommitted) write of one key. seq orders writes of new keys within a store.
+struct PendingValue {
+  std::pmr::string value;
+  bool deleted = false;
+  uint64_t seq = 0;
+};
+using PendingOrder = std::pmr::map<std::string_view, PendingValue*>;  // views of the keys
+}  // namespace detail
+
+// Iterates one store over keys with a prefix, in key order, merging committed state and pending
+// writes. Keys first written after the iterator was created are not visited; values are read
+// when visited. Must not outlive the next Commit or Rollback.
 class KvIterator {
  public:
   ~KvIterator();
@@ -57,20 +69,18 @@ class KvIterator {
 
  private:
   friend class KvStore;
-  struct PendingEntry {
-    std::string key, value;
-    bool deleted;
-  };
   enum class Source { kNone, kBase, kPending };
   KvIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix,
-             std::vector<PendingEntry> pending);
+             const detail::PendingOrder* order, detail::PendingOrder::const_iterator pos,
+             uint64_t snapshot_seq);
   bool BaseValid() const;
   // Positions cur_ on the smallest live key of base and pending.
   void Settle();
   std::unique_ptr<rocksdb::Iterator> it_;
   std::string prefix_;
-  std::vector<PendingEntry> pending_;  // sorted by key
-  size_t pi_ = 0;
+  const detail::PendingOrder* order_;
+  detail::PendingOrder::const_iterator pos_;
+  uint64_t snapshot_seq_;
   Source cur_ = Source::kNone;
 };
 
@@ -88,16 +98,15 @@ class KvStore {
   friend class StateDb;
   KvStore(StateDb* db, rocksdb::ColumnFamilyHandle* cf, std::string name)
       : db_(db), cf_(cf), name_(std::move(name)) {}
-  struct Pending {
-    std::pmr::string value;
-    bool deleted = false;
-  };
+  using Pending = detail::PendingValue;
   struct KeyHash {
     using is_transparent = void;
     size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
   };
   Pending* Slot(std::string_view key);
   const Pending* Find(std::string_view key) const;
+  // Pending writes in key order (for Commit).
+  std::vector<std::pair<std::string_view, const Pending*>> Sorted() const;
   void Clear();
   StateDb* db_;
   rocksdb::ColumnFamilyHandle* cf_;
@@ -105,10 +114,15 @@ class KvStore {
   // All pending keys and values live in one arena, released at once by Commit/Rollback: a
   // checkpoint's writes cost bump allocations, not a malloc and free each.
   std::pmr::monotonic_buffer_resource arena_{1 << 20};
-  using Ordered = std::pmr::map<std::pmr::string, Pending, std::less<>>;
-  using Index = std::pmr::unordered_map<std::string_view, Pending*, KeyHash>;
-  Ordered pending_{&arena_};  // ordered: Scan and Commit
-  Index index_{&arena_};      // views of pending_'s keys (map nodes never move)
+  using Map = std::pmr::unordered_map<std::pmr::string, Pending, KeyHash, std::equal_to<>>;
+  using Order = detail::PendingOrder;
+  Map pending_{&arena_};
+  // Key order is kept only for stores that are scanned (the first Scan turns it on for good):
+  // point-access stores then pay one hash insert per new key instead of an ordered insert.
+  mutable bool ordered_ = false;
+  mutable Order order_{&arena_};
+  size_t last_size_ = 0;
+  uint64_t next_seq_ = 1;  // pending keys at the last Clear: the next checkpoint's bucket count
 };
 
 class StateDb {
@@ -138,6 +152,7 @@ class StateDb {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::map<std::string, std::unique_ptr<KvStore>, std::less<>> stores_;
   std::shared_ptr<rocksdb::Cache> cache_;
+  std::unique_ptr<rocksdb::WriteBatch> batch_;  // reused: its buffer keeps its capacity
   std::shared_ptr<rocksdb::WriteBufferManager> wbm_;
 };
 

@@ -106,7 +106,7 @@ TEST_F(StateDbTest, PendingDeleteAndOverwriteShadowCommittedValuesInGetAndScan) 
                       {"p|0", "new0"}, {"p|1", "old1"}, {"p|3", "new3"}}));
 }
 
-TEST_F(StateDbTest, ScanStartsAtSeekKeyAndIgnoresWritesMadeDuringIt) {
+TEST_F(StateDbTest, ScanStartsAtSeekKeyAndSkipsKeysFirstWrittenDuringIt) {
   auto db = Open();
   KvStore* a = db->store("a");
   a->Put("p|1", "1");
