@@ -5,9 +5,10 @@
 //
 // Why an overlay and not RocksDB's WriteBatchWithIndex: the indexed batch appends every overwrite
 // to its batch and searches its skip list on every Put and Get, which cost a quarter of the
-// pipeline's CPU. The overlay is an ordered map (for Scan) with a hash index (Get and Put of a
-// pending key cost one hash lookup); each key is written to RocksDB once per checkpoint, in key
-// order, which is also the memtable's cheapest insertion order.
+// pipeline's CPU. The overlay is a hash map in an arena (Get and Put of a pending key cost one
+// hash lookup; Commit frees the arena at once), plus a key order for stores that are scanned;
+// each key is written to RocksDB once per checkpoint, in key order, which is also the memtable's
+// cheapest insertion order.
 #pragma once
 
 #include <cstdint>
