@@ -92,6 +92,24 @@ HttpServer::~HttpServer() {
   Stop();
 }
 
+void HttpServer::SetReadiness(ReadinessFn not_ready) {
+  std::lock_guard<std::mutex> l(ready_mu_);
+  not_ready_ = std::move(not_ready);
+}
+
+void HttpServer::SetReady(bool ready) {
+  SetReadiness([ready] { return ready ? std::string() : std::string("not ready"); });
+}
+
+std::string HttpServer::NotReadyReason() const {
+  ReadinessFn fn;
+  {
+    std::lock_guard<std::mutex> l(ready_mu_);
+    fn = not_ready_;
+  }
+  return fn ? fn() : "starting";
+}
+
 bool HttpServer::Admit(const std::string& caller) {
   if (options_.rate_limit_rps <= 0) return true;
   std::lock_guard<std::mutex> l(limit_mu_);
@@ -156,7 +174,7 @@ std::string HttpServer::RenderHttpMetrics() const {
       "# HELP spanpipe_serve_ready 1 once the query side has caught up with the published "
       "topics.\n";
   out += "# TYPE spanpipe_serve_ready gauge\n";
-  out += std::string("spanpipe_serve_ready ") + (ready_ ? "1" : "0") + "\n";
+  out += std::string("spanpipe_serve_ready ") + (NotReadyReason().empty() ? "1" : "0") + "\n";
   return out;
 }
 
@@ -238,8 +256,9 @@ Status HttpServer::Start() {
     res.set_content("ok\n", "text/plain");
   });
   s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    res.status = ready_ ? 200 : 503;
-    res.set_content(ready_ ? "ready\n" : "not ready\n", "text/plain");
+    std::string why = NotReadyReason();
+    res.status = why.empty() ? 200 : 503;
+    res.set_content(why.empty() ? "ready\n" : "not ready: " + why + "\n", "text/plain");
   });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content((metrics_ ? metrics_->Render() : std::string()) + RenderHttpMetrics(),

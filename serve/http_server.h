@@ -51,7 +51,11 @@ class HttpServer {
   Status Start();  // port 0 = ephemeral
   int port() const { return port_; }
   void Stop();
-  void SetReady(bool ready) { ready_ = ready; }
+  // /readyz answers 200 while `not_ready` returns "", else 503 with the reason it returns (the
+  // topology: the serve feed has caught up, and in run/demo the pipeline runs). Until set: 503.
+  using ReadinessFn = std::function<std::string()>;
+  void SetReadiness(ReadinessFn not_ready);
+  void SetReady(bool ready);  // fixed readiness (tests, bench)
 
  private:
   ServeOptions options_;
@@ -60,7 +64,9 @@ class HttpServer {
   ContentFn content_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
-  std::atomic<bool> ready_{false};
+  std::string NotReadyReason() const;
+  mutable std::mutex ready_mu_;
+  ReadinessFn not_ready_;
   int port_ = 0;
 
   // Rate limiting and request metrics.
