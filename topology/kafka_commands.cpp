@@ -21,6 +21,7 @@
 #include "topology/demo_traffic.h"
 #include "topology/job.h"
 #include "topology/serve_feed.h"
+#include "topology/serve_options.h"
 
 namespace spanpipe {
 namespace {
@@ -55,11 +56,7 @@ class QuerySide {
     SPANPIPE_RETURN_IF_ERROR(serve::QueryStore::Open(cfg.http.state_path, 64, &store_));
     feed_ = std::make_unique<ServeFeed>(cfg, store_.get());
     SPANPIPE_RETURN_IF_ERROR(feed_->Start());
-    serve::ServeOptions so;
-    so.listen = cfg.http.listen;
-    so.open_on_loopback = cfg.http.open;
-    so.jwt_hs256_secret = cfg.http.jwt_secret;
-    for (const auto& k : cfg.http.api_keys) so.api_keys.push_back({k.key, k.projects, k.role});
+    serve::ServeOptions so = ServeOptionsFrom(cfg);
     content_ = std::make_unique<ContentReader>(cfg);
     server_ = std::make_unique<serve::HttpServer>(
         so, store_.get(), metrics,
