@@ -1,9 +1,10 @@
 #include "serve/compression.h"
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <cctype>
 #include <cstdlib>
+#include <memory>
 
 namespace spanpipe::serve {
 namespace {
@@ -21,6 +22,21 @@ bool EqualsNoCase(std::string_view a, std::string_view b) {
         std::tolower(static_cast<unsigned char>(b[i])))
       return false;
   return true;
+}
+
+struct FreeCompressor {
+  void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+};
+
+// One compressor per worker thread and level (allocating one costs more than a small answer).
+libdeflate_compressor* Compressor(int level) {
+  thread_local std::unique_ptr<libdeflate_compressor, FreeCompressor> c;
+  thread_local int c_level = -1;
+  if (!c || c_level != level) {
+    c.reset(libdeflate_alloc_compressor(level));
+    c_level = level;
+  }
+  return c.get();
 }
 
 }  // namespace
@@ -45,18 +61,12 @@ bool AcceptsGzip(std::string_view header) {
 }
 
 bool Gzip(std::string_view in, int level, std::string* out) {
-  z_stream z{};
-  // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
-  out->resize(deflateBound(&z, static_cast<uLong>(in.size())) + 32);
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out->data());
-  z.avail_out = static_cast<uInt>(out->size());
-  int rc = deflate(&z, Z_FINISH);
-  out->resize(z.total_out);
-  deflateEnd(&z);
-  return rc == Z_STREAM_END;
+  libdeflate_compressor* c = Compressor(level);
+  if (!c) return false;
+  out->resize(libdeflate_gzip_compress_bound(c, in.size()));
+  size_t n = libdeflate_gzip_compress(c, in.data(), in.size(), out->data(), out->size());
+  out->resize(n);
+  return n > 0;
 }
 
 }  // namespace spanpipe::serve

@@ -29,8 +29,9 @@ int64_t MonoNs() {
 thread_local int64_t t_request_start_ns = 0;
 
 // JSON answers are compressed here, not by cpp-httplib (which would use brotli at quality 11 for
-// browsers): this media type is not in its list of types to compress. zlib's fastest level: a
-// 545 KB /api/v1/metrics answer becomes 75 KB in ~3 ms (level 6: 58 KB in ~7 ms).
+// browsers): this media type is not in its list of types to compress. libdeflate's fastest
+// level: a 545 KB /api/v1/metrics answer becomes 66 KB in ~2.5 ms on the loaded bench machine
+// (zlib level 1: 75 KB in ~4.6 ms).
 constexpr char kJsonType[] = "application/json; charset=utf-8";
 constexpr int kGzipLevel = 1;
 constexpr size_t kGzipMinBytes = 1024;  // smaller answers gain nothing worth the header

@@ -296,6 +296,20 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
   }
   for (size_t i = 0; i < group_by.size(); ++i)
     group_keys.push_back((i ? ",\"" : "\"") + group_by[i] + "\":");
+  // Each group's ,"group":{...} text once (groups are far fewer than points).
+  std::vector<std::string> group_text(group_by.empty() ? 0 : groups.size());
+  for (size_t gi = 0; gi < group_text.size(); ++gi) {
+    std::string& t = group_text[gi];
+    t = ",\"group\":{";
+    size_t a = 0;
+    for (const auto& g : group_keys) {
+      size_t b = groups[gi].find('\0', a);
+      t.append(g);
+      AppendJsonString(&t, std::string_view(groups[gi]).substr(a, b - a));
+      a = b + 1;
+    }
+    t.push_back('}');
+  }
   int64_t last_ts = INT64_MIN;
   std::string ts_text;
   bool first = true;
@@ -308,18 +322,7 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
     text.append(first ? "{" : ",{");
     first = false;
     text.append(ts_text);
-    if (!group_by.empty()) {
-      const std::string& values = groups[pt.group];
-      text.append(",\"group\":{");
-      size_t a = 0;
-      for (const auto& g : group_keys) {
-        size_t b = values.find('\0', a);
-        text.append(g);
-        AppendJsonString(&text, std::string_view(values).substr(a, b - a));
-        a = b + 1;
-      }
-      text.push_back('}');
-    }
+    if (!group_text.empty()) text.append(group_text[pt.group]);
     for (size_t i = 0; i < metrics.size(); ++i) {
       text.append(metric_keys[i]);
       pt.acc.Write(metric_ids[i], agg_id, &text);
