@@ -71,7 +71,7 @@ function bySeries(data, field, dim){ const m = new Map();
   return [...m.entries()].slice(0,8).map(([k, pts], i) => ({name:k, points:pts, color: colors[i%colors.length]})); }
 function esc(s){ return String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c])); }
 // A refresh started later (granularity switch, auto-refresh) supersedes one still waiting for its
-// answers: the older one stops before drawing stale data. body[data-refreshed] = the granularity
+// answers: the older one stops before drawing stale data. body[data-refreshed] = granularity/dimension
 // last drawn completely.
 let seq = 0;
 async function refresh(){ const dim = document.getElementById('dim').value; const err = document.getElementById('err');
@@ -96,7 +96,7 @@ async function refresh(){ const dim = document.getElementById('dim').value; cons
     document.getElementById('threads').innerHTML = '<tr><th>thread</th><th>traces</th><th>LLM calls</th><th>tokens in/out</th><th>cost $</th><th>errors</th><th>last seen</th></tr>' +
       th.data.map(t=>`<tr class="click" data-t="${esc(t.group_key.thread_id)}"><td>${esc(t.group_key.thread_id)}</td><td>${t.trace_count}</td><td>${t.llm_calls}</td><td>${t.input_tokens}/${t.output_tokens}</td><td>${t.cost.toFixed(4)}</td><td>${t.errors}</td><td>${esc(t.last_seen)}</td></tr>`).join('');
     document.querySelectorAll('#threads tr.click').forEach(r => r.onclick = () => drill(r.dataset.t));
-    err.textContent = ''; document.body.dataset.refreshed = g0;
+    err.textContent = ''; document.body.dataset.refreshed = `${g0}/${dim}`;
   } catch (e) { if (live()) err.textContent = e.message; } }
 async function drill(thread){ const d = document.getElementById('drill'); d.hidden = false;
   document.getElementById('drill_title').textContent = 'Thread ' + thread; const content = document.getElementById('content'); content.textContent = '';

@@ -40,10 +40,10 @@ async function seriesPixels(page, id) {
   }, id);
 }
 
-// Waits until the dashboard finished a refresh for this granularity (button pressed or initial).
-async function refreshed(page, interval) {
+// Waits until the dashboard finished a refresh for this granularity and dimension.
+async function refreshed(page, interval, dim = 'model') {
   await page.waitForFunction(
-    (g) => document.body.dataset.refreshed === g, interval, { timeout: 30000 });
+    (want) => document.body.dataset.refreshed === want, `${interval}/${dim}`, { timeout: 30000 });
 }
 
 async function chartsDrawn(page, label) {
@@ -96,6 +96,17 @@ async function desktop(browser) {
     await chartsDrawn(page, button);
     if (interval === '1min') await page.screenshot({ path: path.join(artifacts, 'dashboard-desktop-1m.png'), fullPage: true });
   }
+
+  // By provider: the series and the legend are the providers.
+  const models = await page.$$eval('#l_requests span', (s) => s.map((x) => x.textContent.slice(2)));
+  await page.selectOption('#dim', 'provider');
+  await refreshed(page, '1hour', 'provider');
+  const providers = await page.$$eval('#l_requests span', (s) => s.map((x) => x.textContent.slice(2)));
+  check(providers.length > 0 && providers.length < models.length && providers.every((p) => !models.includes(p)),
+    `by provider: legend ${JSON.stringify(providers)} (by model: ${models.length} series)`);
+  await chartsDrawn(page, 'by provider');
+  await page.selectOption('#dim', 'model');
+  await refreshed(page, '1hour', 'model');
 
   // Drill-down: a thread's spans, then a span's trace content.
   const thread = await page.getAttribute('#threads tr.click', 'data-t');
