@@ -158,7 +158,8 @@ bool HttpServer::Admit(const std::string& caller) {
 void HttpServer::Cached(const httplib::Request& req, httplib::Response& res,
                         const std::string& project, const std::function<ApiResult()>& compute) {
   // Without both ends of the range the answer depends on the clock, not only on the store.
-  bool cacheable = cache_ && req.has_param("start_time") && req.has_param("end_time");
+  bool cacheable = cache_ && !req.get_param_value("start_time").empty() &&
+                   !req.get_param_value("end_time").empty();
   if (!cacheable) return Reply(req, res, compute());
   std::string key = project + '\0' + req.path + '\0';
   for (const auto& [k, v] : req.params) key += k + '=' + v + '&';  // sorted by name

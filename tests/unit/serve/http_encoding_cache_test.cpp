@@ -109,7 +109,10 @@ TEST_F(Encoding, RepeatedQueriesComeFromTheCacheUntilTheStoreCommits) {
   EXPECT_EQ(Metric("spanpipe_http_cache_hits_total"), "1");
 
   // Without both ends of the range the answer depends on the clock: never cached.
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(Get("/api/v1/metrics?interval=1hour").status, 200);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Get("/api/v1/metrics?interval=1hour").status, 200);
+    EXPECT_EQ(Get("/api/v1/metrics?interval=1hour&start_time=&end_time=").status, 200);
+  }
   EXPECT_EQ(Metric("spanpipe_http_cache_hits_total"), "1");
 
   // The summary is cached the same way.
