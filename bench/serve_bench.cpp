@@ -4,10 +4,11 @@
 //
 //   serve_bench [--data DIR] [google-benchmark flags]
 //       in-process latency of each query (no HTTP), and the feed's apply rate.
-//   serve_bench --serve PORT [--data DIR]
+//   serve_bench --serve PORT [--no-cache] [--data DIR]
 //       the same data behind a real HttpServer on 127.0.0.1:PORT (API key "bench-key-0001",
-//       project "bench", rate limit off) for `wrk` from a second process; writes wrk scripts
-//       metrics.lua / summary.lua into DIR and prints the commands. Stops on SIGINT/SIGTERM.
+//       project "bench", rate limit off; --no-cache: response cache off) for `wrk` from a second
+//       process; writes wrk scripts metrics.lua, metrics_gzip.lua (Accept-Encoding: gzip) and
+//       summary.lua into DIR and prints the commands. Stops on SIGINT/SIGTERM.
 //
 // The data set is generated once into DIR (default /tmp/spanpipe_serve_bench) and reused.
 #include <benchmark/benchmark.h>
@@ -368,12 +369,13 @@ void OnSignal(int) {
   g_stop = true;
 }
 
-int ServeForWrk(int port) {
+int ServeForWrk(int port, bool cache) {
   QueryStore& q = Store();
   ServeOptions o;
   o.listen = "127.0.0.1:" + std::to_string(port);
   o.api_keys = {{"bench-key-0001", {kProject}, "read"}};
   o.rate_limit_rps = 0;
+  if (!cache) o.cache_entries = 0;
   MetricsRegistry metrics;
   HttpServer server(o, &q, &metrics, nullptr);
   if (!server.Start().ok()) {
@@ -383,7 +385,7 @@ int ServeForWrk(int port) {
   server.SetReady(true);
   std::string range = "start_time=" + std::to_string((g_now - kDay) / 1000) +
                       "&end_time=" + std::to_string(g_now / 1000);
-  auto script = [&](const std::string& name, const std::string& path) {
+  auto script = [&](const std::string& name, const std::string& path, bool gzip = false) {
     // wrk has no fixed-rate mode: each connection waits delay() ms before its next request,
     // uniform in [0, 2 * DELAY_MS] so that connections do not fire in lockstep; the offered rate
     // is about connections / (DELAY_MS + latency).
@@ -391,14 +393,17 @@ int ServeForWrk(int port) {
         << "wrk.method = \"GET\"\n"
         << "wrk.path = \"" << path << "\"\n"
         << "wrk.headers[\"Authorization\"] = \"Bearer bench-key-0001\"\n"
+        << (gzip ? "wrk.headers[\"Accept-Encoding\"] = \"gzip\"\n" : "")
         << "local d = tonumber(os.getenv(\"DELAY_MS\") or \"0\")\n"
         << "function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end\n"
         << "function delay() return math.random(0, 2 * d) end\n";
   };
-  script("metrics.lua",
-         "/api/v1/metrics?metrics=request_count,error_count,total_tokens,total_cost,duration"
-         "&interval=1hour&group_by=model&" +
-             range);
+  const std::string metrics_path =
+      "/api/v1/metrics?metrics=request_count,error_count,total_tokens,total_cost,duration"
+      "&interval=1hour&group_by=model&" +
+      range;
+  script("metrics.lua", metrics_path);
+  script("metrics_gzip.lua", metrics_path, true);
   script("summary.lua", "/api/v1/metrics/summary?compare_previous_period=true&" + range);
   std::cout << "serving on http://" << o.listen << "/ ; e.g.\n"
             << "  DELAY_MS=40 wrk -t2 -c10 -d30s --latency -s " << g_dir << "/metrics.lua http://"
@@ -417,18 +422,21 @@ int ServeForWrk(int port) {
 
 int main(int argc, char** argv) {
   int port = 0;
+  bool cache = true;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
       spanpipe::serve::g_dir = argv[++i];
     } else if (std::strcmp(argv[i], "--serve") == 0 && i + 1 < argc) {
       port = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--no-cache") == 0) {
+      cache = false;
     } else {
       rest.push_back(argv[i]);
     }
   }
   if (port > 0) {
-    int rc = spanpipe::serve::ServeForWrk(port);
+    int rc = spanpipe::serve::ServeForWrk(port, cache);
     spanpipe::serve::g_store.reset();
     return rc;
   }

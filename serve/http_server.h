@@ -19,11 +19,15 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "serve/auth.h"
+#include "serve/query_api.h"
 #include "serve/query_store.h"
+#include "serve/response_cache.h"
 
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace spanpipe::serve {
 
@@ -38,6 +42,10 @@ struct ServeOptions {
   double rate_limit_rps = 1000;
   double rate_limit_burst = 2000;
   size_t threads = 16;  // worker threads (each keep-alive connection holds one while open)
+  // Answers of GET /api/v1/metrics and /api/v1/metrics/summary with both start_time and end_time,
+  // per project, kept until the store's next commit (serve/response_cache.h). 0 entries = off.
+  size_t cache_entries = 256;
+  size_t cache_bytes = size_t{64} << 20;
 };
 
 // Reconstructed content of a trace as a JSON array (bound by the topology to the content store).
@@ -51,7 +59,11 @@ class HttpServer {
   Status Start();  // port 0 = ephemeral
   int port() const { return port_; }
   void Stop();
-  void SetReady(bool ready) { ready_ = ready; }
+  // /readyz answers 200 while `not_ready` returns "", else 503 with the reason it returns (the
+  // topology: the serve feed has caught up, and in run/demo the pipeline runs). Until set: 503.
+  using ReadinessFn = std::function<std::string()>;
+  void SetReadiness(ReadinessFn not_ready);
+  void SetReady(bool ready);  // fixed readiness (tests, bench)
 
  private:
   ServeOptions options_;
@@ -60,8 +72,16 @@ class HttpServer {
   ContentFn content_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
-  std::atomic<bool> ready_{false};
+  std::string NotReadyReason() const;
+  mutable std::mutex ready_mu_;
+  ReadinessFn not_ready_;
   int port_ = 0;
+
+  // Answers a read-only query from the cache when the same (project, path, parameters) was
+  // answered at the store's current version; otherwise computes, sends and caches it.
+  void Cached(const httplib::Request& req, httplib::Response& res, const std::string& project,
+              const std::function<ApiResult()>& compute);
+  std::unique_ptr<ResponseCache> cache_;
 
   // Rate limiting and request metrics.
   bool Admit(const std::string& caller);

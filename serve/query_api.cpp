@@ -10,6 +10,7 @@
 
 #include "common/json_writer.h"
 #include "common/time_format.h"
+#include "serve/metric_acc.h"
 
 namespace spanpipe::serve {
 namespace {
@@ -149,74 +150,6 @@ struct Hash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
 };
 
-// Rollup rows summed into one point. Percentiles of several rows are their request-weighted mean
-// (the records carry percentiles, not sketches): exact for one row, an approximation otherwise.
-struct Acc {
-  int64_t requests = 0, errors = 0, in = 0, out = 0, rows = 0;
-  double cost = 0, dsum = 0, dmin = INFINITY, dmax = 0;
-  double p50w = 0, p90w = 0, p95w = 0, p99w = 0;
-
-  void Add(const RollupRow& r) {
-    ++rows;
-    if (r.requests <= 0) return;
-    double n = static_cast<double>(r.requests);
-    requests += r.requests;
-    errors += r.errors;
-    in += r.input_tokens;
-    out += r.output_tokens;
-    cost += r.cost_usd;
-    dsum += r.duration_ms_sum;
-    dmin = std::min(dmin, r.duration_ms_min);
-    dmax = std::max(dmax, r.duration_ms_max);
-    p50w += n * r.duration_ms_p50;
-    p90w += n * r.duration_ms_p90;
-    p95w += n * r.duration_ms_p95;
-    p99w += n * r.duration_ms_p99;
-  }
-  double PerRequest(double v) const {
-    return requests > 0 ? v / static_cast<double>(requests) : 0.0;
-  }
-  double ErrorRate() const { return PerRequest(static_cast<double>(errors)); }
-
-  // Appends Metric(m, agg) as JSON.
-  void Write(const std::string& m, const std::string& agg, std::string* out) const {
-    json v = Metric(m, agg);
-    if (v.is_number_integer())
-      out->append(std::to_string(v.get<int64_t>()));
-    else if (v.is_number())
-      AppendJsonDouble(out, v.get<double>());
-    else
-      out->append("null");
-  }
-
-  // The metric under an aggregation (docs/query-api.md "Metrics and aggregations").
-  json Metric(const std::string& m, const std::string& agg) const {
-    bool avg = agg == "avg";
-    if (m == "request_count") return requests;
-    if (m == "error_count") return errors;
-    if (m == "error_rate") return ErrorRate();
-    if (m == "success_rate") return requests > 0 ? 1.0 - ErrorRate() : 0.0;
-    if (m == "input_tokens") return avg ? json(PerRequest(static_cast<double>(in))) : json(in);
-    if (m == "output_tokens") return avg ? json(PerRequest(static_cast<double>(out))) : json(out);
-    if (m == "total_tokens")
-      return avg ? json(PerRequest(static_cast<double>(in + out))) : json(in + out);
-    if (m == "total_cost") return avg ? PerRequest(cost) : cost;
-    if (m == "duration") {
-      if (agg == "count") return requests;
-      if (requests == 0) return 0.0;
-      if (agg == "sum") return dsum;
-      if (agg == "min") return dmin;
-      if (agg == "max") return dmax;
-      if (agg == "p50") return PerRequest(p50w);
-      if (agg == "p90") return PerRequest(p90w);
-      if (agg == "p95") return PerRequest(p95w);
-      if (agg == "p99") return PerRequest(p99w);
-      return PerRequest(dsum);
-    }
-    return nullptr;
-  }
-};
-
 bool IntervalMs(const std::string& interval, int64_t* bucket_ms, std::string* gran) {
   if (interval == "1min")
     *bucket_ms = kMinute, *gran = "1m";
@@ -248,9 +181,7 @@ json GroupJson(const RollupRow& r, const std::vector<std::string>& group_by) {
 }  // namespace
 
 const std::vector<std::string>& MetricNames() {
-  static const std::vector<std::string> v = {"request_count", "error_count",  "error_rate",
-                                             "success_rate",  "input_tokens", "output_tokens",
-                                             "total_tokens",  "total_cost",   "duration"};
+  static const std::vector<std::string> v(std::begin(kMetricNames), std::end(kMetricNames));
   return v;
 }
 const std::vector<std::string>& DimensionNames() {
@@ -259,8 +190,8 @@ const std::vector<std::string>& DimensionNames() {
   return v;
 }
 const std::vector<std::string>& AggregationNames() {
-  static const std::vector<std::string> v = {"sum", "avg", "min", "max", "count",
-                                             "p50", "p90", "p95", "p99"};
+  static const std::vector<std::string> v(std::begin(kAggregationNames),
+                                          std::end(kAggregationNames));
   return v;
 }
 const std::vector<std::string>& IntervalNames() {
@@ -308,7 +239,7 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
   struct Point {
     int64_t bucket;
     uint32_t group;
-    Acc acc;
+    MetricAcc acc;
   };
   std::vector<Point> points;
   std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> group_ids;
@@ -328,7 +259,7 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
     int64_t bucket = FloorTo(r.window_start_ms, bucket_ms);
     uint64_t id = (static_cast<uint64_t>((bucket - first_bucket) / bucket_ms) << 24) | g->second;
     auto [it, fresh] = point_of.try_emplace(id, points.size());
-    if (fresh) points.push_back(Point{bucket, g->second, Acc()});
+    if (fresh) points.push_back(Point{bucket, g->second, MetricAcc()});
     points[it->second].acc.Add(r);
   });
   if (!s.ok()) return Error(500, s.ToString());
@@ -357,9 +288,28 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
   text = "{\"metadata\":" + meta.dump() + ",\"data\":[";
   // Keys are fixed ASCII names: appended as they are; values go through the JSON writer.
   std::vector<std::string> metric_keys, group_keys;
-  for (const auto& m : metrics) metric_keys.push_back(",\"" + m + "\":");
+  std::vector<MetricId> metric_ids;
+  const AggId agg_id = AggIdOf(agg);
+  for (const auto& m : metrics) {
+    metric_keys.push_back(",\"" + m + "\":");
+    metric_ids.push_back(MetricIdOf(m));
+  }
   for (size_t i = 0; i < group_by.size(); ++i)
     group_keys.push_back((i ? ",\"" : "\"") + group_by[i] + "\":");
+  // Each group's ,"group":{...} text once (groups are far fewer than points).
+  std::vector<std::string> group_text(group_by.empty() ? 0 : groups.size());
+  for (size_t gi = 0; gi < group_text.size(); ++gi) {
+    std::string& t = group_text[gi];
+    t = ",\"group\":{";
+    size_t a = 0;
+    for (const auto& g : group_keys) {
+      size_t b = groups[gi].find('\0', a);
+      t.append(g);
+      AppendJsonString(&t, std::string_view(groups[gi]).substr(a, b - a));
+      a = b + 1;
+    }
+    t.push_back('}');
+  }
   int64_t last_ts = INT64_MIN;
   std::string ts_text;
   bool first = true;
@@ -372,21 +322,10 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
     text.append(first ? "{" : ",{");
     first = false;
     text.append(ts_text);
-    if (!group_by.empty()) {
-      const std::string& values = groups[pt.group];
-      text.append(",\"group\":{");
-      size_t a = 0;
-      for (const auto& g : group_keys) {
-        size_t b = values.find('\0', a);
-        text.append(g);
-        AppendJsonString(&text, std::string_view(values).substr(a, b - a));
-        a = b + 1;
-      }
-      text.push_back('}');
-    }
+    if (!group_text.empty()) text.append(group_text[pt.group]);
     for (size_t i = 0; i < metrics.size(); ++i) {
       text.append(metric_keys[i]);
-      pt.acc.Write(metrics[i], agg, &text);
+      pt.acc.Write(metric_ids[i], agg_id, &text);
     }
     text.push_back('}');
   }
@@ -406,16 +345,17 @@ ApiResult MetricsSummary(const QueryStore& store, const std::string& project, co
 
   struct Period {
     json totals;
-    std::unordered_map<std::string, Acc, Hash, std::equal_to<>> by_model;
+    std::unordered_map<std::string, MetricAcc, Hash, std::equal_to<>> by_model;
   };
   Status failed;
   auto period = [&](int64_t a, int64_t b) {
     Period out;
-    Acc total;
+    MetricAcc total;
     Status s = ScanCovering(store, project, a, b, kDay, [&](const RollupRow& r, int64_t) {
       total.Add(r);
       auto it = out.by_model.find(r.model);
-      if (it == out.by_model.end()) it = out.by_model.emplace(std::string(r.model), Acc()).first;
+      if (it == out.by_model.end())
+        it = out.by_model.emplace(std::string(r.model), MetricAcc()).first;
       it->second.Add(r);
     });
     size_t threads = 0;
@@ -445,7 +385,7 @@ ApiResult MetricsSummary(const QueryStore& store, const std::string& project, co
   if (!failed.ok()) return Error(500, failed.ToString());
 
   // Top models of the current period; items whose value is 0 are left out.
-  auto top = [&](const std::function<double(const Acc&)>& key) {
+  auto top = [&](const std::function<double(const MetricAcc&)>& key) {
     std::vector<std::pair<double, std::string>> v;
     for (const auto& [m, acc] : current.by_model)
       if (key(acc) > 0) v.emplace_back(key(acc), m);
@@ -458,10 +398,11 @@ ApiResult MetricsSummary(const QueryStore& store, const std::string& project, co
     return arr;
   };
   json tops{
-      {"by_cost", top([](const Acc& x) { return x.cost; })},
-      {"by_requests", top([](const Acc& x) { return static_cast<double>(x.requests); })},
-      {"by_duration", top([](const Acc& x) { return x.Metric("duration", "avg").get<double>(); })},
-      {"by_errors", top([](const Acc& x) { return static_cast<double>(x.errors); })}};
+      {"by_cost", top([](const MetricAcc& x) { return x.cost; })},
+      {"by_requests", top([](const MetricAcc& x) { return static_cast<double>(x.requests); })},
+      {"by_duration",
+       top([](const MetricAcc& x) { return x.Metric("duration", "avg").get<double>(); })},
+      {"by_errors", top([](const MetricAcc& x) { return static_cast<double>(x.errors); })}};
   json body{{"start_time", FormatRfc3339Millis(from)},
             {"end_time", FormatRfc3339Millis(to)},
             {"current", current.totals},
@@ -812,7 +753,7 @@ ApiResult MetricsQuery(const QueryStore& store, const std::string& project, cons
   if (!Range(p, now_ms, kDay, &from, &to, &err)) return err;
 
   std::string key;
-  std::map<std::pair<int64_t, std::string>, std::pair<json, Acc>> groups;
+  std::map<std::pair<int64_t, std::string>, std::pair<json, MetricAcc>> groups;
   int64_t coarsest = bucket_ms ? bucket_ms : kDay;
   int64_t scan_from = bucket_ms ? FloorTo(from, bucket_ms) : from;
   Status s =

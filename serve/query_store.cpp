@@ -350,6 +350,7 @@ Status QueryStore::Commit() {
   rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch_->GetWriteBatch());
   if (!s.ok()) return Status::IOError("query store write: " + s.ToString());
   batch_->Clear();
+  version_.fetch_add(1, std::memory_order_release);
   return Status::OK();
 }
 

@@ -76,6 +76,9 @@ class QueryStore {
   Status Apply(std::string_view topic, std::string_view key, std::string_view value);
   Status Commit();
   uint64_t applied() const { return applied_.load(); }
+  // Bumped by every Commit that wrote something; readers that load it before reading see at least
+  // that commit's records (response caches key on it).
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
   // Reader side (any thread).
   // Rollup rows of a granularity ("1m", "10m", "1h", "1d") and project with window_start in
@@ -108,6 +111,7 @@ class QueryStore {
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<rocksdb::WriteBatchWithIndex> batch_;  // writer-only
   std::atomic<uint64_t> applied_{0};
+  std::atomic<uint64_t> version_{0};
 };
 
 // How an error span is named in /api/v1/metrics/summary's common_errors: its `error.type`

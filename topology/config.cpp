@@ -122,6 +122,8 @@ const std::vector<Entry>& Registry() {
       StrKey("http.jwt_secret", "HS256 secret for JWT bearer tokens (empty: JWTs disabled).", FIELD(http.jwt_secret)),
       Entry{{"http.api_keys", "list", "[]", "API keys: [{key, projects: [..], role: read|query|admin}]."}, nullptr},
       StrKey("http.state_path", "Directory of the query side's own RocksDB.", FIELD(http.state_path)),
+      IntKey("http.rate_limit_per_second", "Requests per second per API key (JWT subject; client address when open); beyond it 429. 0 = no limit.", FIELD(http.rate_limit_per_second), 0, 1000000000),
+      IntKey("http.rate_limit_burst", "Requests a caller may send at once before http.rate_limit_per_second applies.", FIELD(http.rate_limit_burst), 1, 1000000000),
   };
   return entries;
 }

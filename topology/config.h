@@ -79,6 +79,8 @@ struct Config {
     std::string jwt_secret;
     std::vector<ApiKeyConfig> api_keys;
     std::string state_path = "./data/serve";
+    int64_t rate_limit_per_second = 1000;  // per API key / JWT subject / client address; 0 = off
+    int64_t rate_limit_burst = 2000;
   } http;
 };
 

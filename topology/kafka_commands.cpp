@@ -1,11 +1,12 @@
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "common/metrics.h"
@@ -20,12 +21,15 @@
 #include "topology/demo_traffic.h"
 #include "topology/job.h"
 #include "topology/serve_feed.h"
+#include "topology/serve_options.h"
 
 namespace spanpipe {
 namespace {
 
 std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
+void OnSignal(int) {
+  g_stop = true;
+}
 void InstallSignals() {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -44,51 +48,60 @@ bool LoadCfg(const std::string& path, const std::vector<std::string>& sets, Conf
   return s.ok();
 }
 
-// The query side inside run/demo, or alone in `serve`.
+// The query side inside run/demo, or alone in `serve`. Ready (/readyz) once its feed has caught up
+// with the published topics and, inside run/demo (with_pipeline), while the job runs.
 class QuerySide {
  public:
-  Status Start(const Config& cfg, MetricsRegistry* metrics) {
+  Status Start(const Config& cfg, MetricsRegistry* metrics, bool with_pipeline) {
     SPANPIPE_RETURN_IF_ERROR(serve::QueryStore::Open(cfg.http.state_path, 64, &store_));
     feed_ = std::make_unique<ServeFeed>(cfg, store_.get());
     SPANPIPE_RETURN_IF_ERROR(feed_->Start());
-    serve::ServeOptions so;
-    so.listen = cfg.http.listen;
-    so.open_on_loopback = cfg.http.open;
-    so.jwt_hs256_secret = cfg.http.jwt_secret;
-    for (const auto& k : cfg.http.api_keys) so.api_keys.push_back({k.key, k.projects, k.role});
+    serve::ServeOptions so = ServeOptionsFrom(cfg);
     content_ = std::make_unique<ContentReader>(cfg);
     server_ = std::make_unique<serve::HttpServer>(
         so, store_.get(), metrics,
         [this](std::string_view project, std::string_view trace, std::string* json) {
           return content_->TraceContentJson(project, trace, json);
         });
+    server_->SetReadiness([this, with_pipeline] {
+      std::string why = feed_->NotReadyReason();
+      if (!why.empty() || !with_pipeline) return why;
+      std::lock_guard<std::mutex> l(mu_);
+      return pipeline_;
+    });
     SPANPIPE_RETURN_IF_ERROR(server_->Start());
     return Status::OK();
   }
-  void SetReady(bool ready) {
-    if (server_) server_->SetReady(ready);
+  // "" while the in-process job runs, else why not.
+  void SetPipelineState(std::string not_running) {
+    std::lock_guard<std::mutex> l(mu_);
+    pipeline_ = std::move(not_running);
   }
   void Stop() {
     if (server_) server_->Stop();
     if (feed_) feed_->Stop();
   }
-  ServeFeed* feed() { return feed_.get(); }
 
  private:
+  std::mutex mu_;  // guards pipeline_; declared first: outlives the server that reads it
+  std::string pipeline_ = "pipeline: starting";
   std::unique_ptr<serve::QueryStore> store_;
   std::unique_ptr<ServeFeed> feed_;
   std::unique_ptr<ContentReader> content_;
   std::unique_ptr<serve::HttpServer> server_;
 };
 
+// Runs the job until stop; the query side (may be null) is told when it runs and when it stopped.
 int RunJob(const Config& cfg, MetricsRegistry* metrics, const std::atomic<bool>* stop,
-           const std::function<void(const Job&)>& on_second) {
+           QuerySide* query, const std::function<void(const Job&)>& on_second) {
   Job job(cfg, metrics);
   Status s = job.Open();
   if (!s.ok()) {
     spdlog::error("cannot start the job: {}", s.ToString());
+    if (query) query->SetPipelineState("pipeline: cannot start: " + s.ToString());
     return s.IsInvalidArgument() ? 2 : 1;
   }
+  if (query) query->SetPipelineState("");
   std::atomic<bool> done{false};
   std::thread ticker([&] {
     while (!done) {
@@ -97,6 +110,8 @@ int RunJob(const Config& cfg, MetricsRegistry* metrics, const std::atomic<bool>*
     }
   });
   s = job.Run(stop);
+  if (query)
+    query->SetPipelineState(s.ok() ? "pipeline: stopped" : "pipeline: failed: " + s.ToString());
   done = true;
   ticker.join();
   if (!s.ok()) {
@@ -137,7 +152,8 @@ void Generate(const DemoOptions& d, const std::string& brokers, const std::strin
   auto start = std::chrono::steady_clock::now();
   uint64_t spans = 0;
   while (!stop->load()) {
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (spans > elapsed * d.rate) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
@@ -178,32 +194,37 @@ void RegisterKafkaCommands(CLI::App& app, std::string* config_path, std::vector<
     MetricsRegistry metrics;
     QuerySide query;
     if (cfg.http.enabled) {
-      Status s = query.Start(cfg, &metrics);
+      Status s = query.Start(cfg, &metrics, /*with_pipeline=*/true);
       if (!s.ok()) {
         spdlog::error("query API: {}", s.ToString());
         *exit_code = 1;
         return;
       }
-      query.SetReady(true);
     }
-    *exit_code = RunJob(cfg, &metrics, &g_stop, nullptr);
+    *exit_code = RunJob(cfg, &metrics, &g_stop, cfg.http.enabled ? &query : nullptr, nullptr);
     query.Stop();
   });
 
   // demo
   static DemoOptions demo;
-  auto* dm = app.add_subcommand("demo", "Embedded Kafka, generated LLM traffic, the full pipeline and the dashboard");
-  dm->add_option("--duration", demo.duration, "Stop after this many seconds (default: until Ctrl-C)");
+  auto* dm = app.add_subcommand(
+      "demo", "Embedded Kafka, generated LLM traffic, the full pipeline and the dashboard");
+  dm->add_option("--duration", demo.duration,
+                 "Stop after this many seconds (default: until Ctrl-C)");
   dm->add_option("--rate", demo.rate, "Generated spans per second")->check(CLI::Range(1.0, 1e7));
   dm->add_option("--encoding", demo.encoding, "otlp_proto (the collector's default) or otlp_json")
       ->check(CLI::IsMember({"otlp_proto", "otlp_json"}));
-  dm->add_flag("--generate-only", demo.generate_only, "Only produce generated traffic to --brokers");
+  dm->add_flag("--generate-only", demo.generate_only,
+               "Only produce generated traffic to --brokers");
   dm->add_option("--brokers", demo.brokers, "Use this Kafka cluster instead of the embedded one");
-  dm->add_option("--data", demo.data_dir, "Folder of the demo's state and objects (wiped at start)");
-  dm->add_option("--partitions", demo.partitions, "Partitions of the demo topics")->check(CLI::Range(1, 256));
+  dm->add_option("--data", demo.data_dir,
+                 "Folder of the demo's state and objects (wiped at start)");
+  dm->add_option("--partitions", demo.partitions, "Partitions of the demo topics")
+      ->check(CLI::Range(1, 256));
   dm->add_option("--http", demo.http, "Dashboard address");
   dm->add_option("--seed", demo.seed, "Traffic generator seed");
-  dm->add_option("--config", *config_path, "Config file (YAML) applied before the demo's own settings");
+  dm->add_option("--config", *config_path,
+                 "Config file (YAML) applied before the demo's own settings");
   dm->add_option("--set", *sets, "Override a config key: --set key=value");
   dm->callback([=] {
     Config cfg;
@@ -245,7 +266,9 @@ void RegisterKafkaCommands(CLI::App& app, std::string* config_path, std::vector<
     auto started = std::chrono::steady_clock::now();
     auto should_stop = [&] {
       return g_stop.load() ||
-             (demo.duration > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= demo.duration);
+             (demo.duration > 0 &&
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >=
+                  demo.duration);
     };
     if (demo.generate_only) {
       std::thread gen([&] { Generate(demo, brokers, cfg.input.topic, &stop, &sent, &gen_error); });
@@ -269,7 +292,8 @@ void RegisterKafkaCommands(CLI::App& app, std::string* config_path, std::vector<
     cfg.trace.idle_timeout_ms = std::min<int64_t>(cfg.trace.idle_timeout_ms, 10000);
     if (cfg.http.api_keys.empty()) {
       cfg.http.open = true;
-      spdlog::warn("demo: the query API runs without authentication on {} (loopback only)", cfg.http.listen);
+      spdlog::warn("demo: the query API runs without authentication on {} (loopback only)",
+                   cfg.http.listen);
     }
     cfg.kafka.consumer.emplace_back("session.timeout.ms", "6000");
     Status vs = ValidateConfig(cfg);
@@ -280,13 +304,12 @@ void RegisterKafkaCommands(CLI::App& app, std::string* config_path, std::vector<
     }
     MetricsRegistry metrics;
     QuerySide query;
-    Status qs = query.Start(cfg, &metrics);
+    Status qs = query.Start(cfg, &metrics, /*with_pipeline=*/true);
     if (!qs.ok()) {
       spdlog::error("dashboard: {}", qs.ToString());
       *exit_code = 1;
       return;
     }
-    query.SetReady(true);
     spdlog::info("dashboard: http://{}/", cfg.http.listen);
     std::thread gen([&] { Generate(demo, brokers, cfg.input.topic, &stop, &sent, &gen_error); });
     std::thread watchdog([&] {
@@ -296,11 +319,13 @@ void RegisterKafkaCommands(CLI::App& app, std::string* config_path, std::vector<
       }
     });
     uint64_t last_in = 0, last_out = 0;
-    *exit_code = RunJob(cfg, &metrics, &stop, [&](const Job& job) {
+    *exit_code = RunJob(cfg, &metrics, &stop, &query, [&](const Job& job) {
       JobStats st = job.stats();
-      spdlog::info("demo: generated {} spans | in {}/s out {}/s | lag {} | dlq {} | duplicates {} | late {} | checkpoint {:.1f} ms",
-                   sent.load(), st.spans_in - last_in, st.spans_out - last_out, st.lag, st.dlq, st.duplicates,
-                   st.late_spans, st.last_checkpoint_seconds * 1000);
+      spdlog::info(
+          "demo: generated {} spans | in {}/s out {}/s | lag {} | dlq {} | duplicates {} | late {} "
+          "| checkpoint {:.1f} ms",
+          sent.load(), st.spans_in - last_in, st.spans_out - last_out, st.lag, st.dlq,
+          st.duplicates, st.late_spans, st.last_checkpoint_seconds * 1000);
       last_in = st.spans_in;
       last_out = st.spans_out;
     });
@@ -330,17 +355,14 @@ void RegisterKafkaCommands(CLI::App& app, std::string* config_path, std::vector<
     InstallSignals();
     MetricsRegistry metrics;
     QuerySide query;
-    Status s = query.Start(cfg, &metrics);
+    Status s = query.Start(cfg, &metrics, /*with_pipeline=*/false);
     if (!s.ok()) {
       spdlog::error("serve: {}", s.ToString());
       *exit_code = 1;
       return;
     }
     spdlog::info("serving on http://{}/", cfg.http.listen);
-    while (!g_stop) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      query.SetReady(query.feed()->caught_up());
-    }
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     query.Stop();
     *exit_code = 0;
   });

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -21,7 +22,55 @@ void ServeFeed::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-Status ServeFeed::status() const { return error_; }
+Status ServeFeed::status() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return error_;
+}
+
+std::string ServeFeed::NotReadyReason() const {
+  if (caught_up_) return "";
+  std::lock_guard<std::mutex> l(mu_);
+  return reason_;
+}
+
+void ServeFeed::SetReason(std::string reason) {
+  std::lock_guard<std::mutex> l(mu_);
+  reason_ = std::move(reason);
+}
+
+// Caught up = every published topic has partitions assigned, and every assigned partition's end
+// offset is known and reached. Otherwise records why not for /readyz.
+void ServeFeed::CheckCaughtUp(kafka::KafkaSource* source) {
+  std::vector<kafka::TopicPartition> assigned = source->Assignment();
+  for (std::string_view topic :
+       {streams::kRollups, streams::kThreads, streams::kTraces, streams::kSpans}) {
+    bool any = std::any_of(assigned.begin(), assigned.end(),
+                           [&](const kafka::TopicPartition& tp) { return tp.topic == topic; });
+    if (!any) return SetReason(fmt::format("serve feed: no partition of {} assigned yet", topic));
+  }
+  auto lag = source->Lag();
+  int64_t behind = 0;
+  size_t lagging = 0, unknown = 0;
+  for (const auto& tp : assigned) {
+    auto it = lag.find(tp);
+    if (it == lag.end()) {
+      ++unknown;
+    } else if (it->second > 0) {
+      ++lagging;
+      behind += it->second;
+    }
+  }
+  if (lagging == 0 && unknown == 0) {
+    caught_up_ = true;
+    spdlog::info("serve feed: caught up with {} partitions ({} records applied)", assigned.size(),
+                 applied_.load());
+    return;
+  }
+  SetReason(fmt::format(
+      "serve feed: catching up with the published topics: {} records behind on {} of {} "
+      "partitions, end offset not yet known on {}; {} records applied",
+      behind, lagging, assigned.size(), unknown, applied_.load()));
+}
 
 void ServeFeed::Loop() {
   kafka::SourceOptions src;
@@ -34,11 +83,13 @@ void ServeFeed::Loop() {
   src.properties = cfg_.kafka.consumer;
   std::unique_ptr<kafka::KafkaSource> source;
   Status s = kafka::KafkaSource::Create(
-      src, [](const auto& tps, auto* offsets) { offsets->assign(tps.size(), -1); }, [](const auto&) {},
-      &source);
+      src, [](const auto& tps, auto* offsets) { offsets->assign(tps.size(), -1); },
+      [](const auto&) {}, &source);
   if (!s.ok()) {
-    error_ = s;
     spdlog::error("serve feed: {}", s.ToString());
+    std::lock_guard<std::mutex> l(mu_);
+    error_ = s;
+    reason_ = "serve feed failed: " + s.ToString();
     return;
   }
   std::vector<kafka::Message> batch;
@@ -58,12 +109,7 @@ void ServeFeed::Loop() {
       if (!cs.ok()) spdlog::error("serve feed: commit failed: {}", cs.message());
       applied_ += batch.size();
     }
-    if (!caught_up_) {
-      auto lag = source->Lag();
-      bool all = !source->Assignment().empty();
-      for (const auto& [tp, l] : lag) all = all && l <= 0;
-      if (all) caught_up_ = true;
-    }
+    if (!caught_up_) CheckCaughtUp(source.get());
   }
   source->Close();
 }

@@ -542,9 +542,20 @@ TEST_F(Endpoints, TraceContentForAdmins) {
 
 TEST_F(Endpoints, HealthReadinessAndPrometheusMetrics) {
   EXPECT_EQ(Get("/healthz", "").status, 200);
-  EXPECT_EQ(Get("/readyz", "").status, 503);  // not ready until the feed has caught up
-  server_->SetReady(true);
-  EXPECT_EQ(Get("/readyz", "").status, 200);
+  Reply starting = Get("/readyz", "");  // nothing told the server it is ready
+  EXPECT_EQ(starting.status, 503);
+  EXPECT_EQ(starting.text, "not ready: starting\n");
+  // The topology's readiness: the reason it gives while not ready, asked on every request.
+  const std::string reason = "serve feed: catching up with the published topics: 12 behind";
+  server_->SetReadiness([reason] { return reason; });
+  Reply behind = Get("/readyz", "");
+  EXPECT_EQ(behind.status, 503);
+  EXPECT_EQ(behind.text, "not ready: " + reason + "\n");
+  EXPECT_NE(Get("/metrics", "").text.find("spanpipe_serve_ready 0"), std::string::npos);
+  server_->SetReadiness([] { return std::string(); });
+  Reply ready = Get("/readyz", "");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(ready.text, "ready\n");
   ASSERT_EQ(Get("/api/v1/metrics/summary?" + kHour10).status, 200);
   ASSERT_EQ(Get("/group", "").status, 401);
   Reply m = Get("/metrics", "");
