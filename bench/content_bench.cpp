@@ -468,24 +468,24 @@ int main(int argc, char** argv) {
   };
   using content::ChunkAlgorithm;
   const std::vector<Variant> configs = {
-      {"fastcdc 256/1K/16K zstd-3 128K frames (default)", ChunkAlgorithm::kFastCdc, 256, 1024,
-       16384, 3, 128, false},
-      {"fastcdc 256/1K/16K zstd-1 128K frames", ChunkAlgorithm::kFastCdc, 256, 1024, 16384, 1, 128,
-       false},
-      {"fastcdc 256/1K/16K zstd-3 32K frames", ChunkAlgorithm::kFastCdc, 256, 1024, 16384, 3, 32,
-       false},
-      {"fastcdc 256/1K/16K zstd-3 32K frames + dict", ChunkAlgorithm::kFastCdc, 256, 1024, 16384, 3,
-       32, true},
-      {"fastcdc 256/1K/16K zstd-3 128K frames + dict", ChunkAlgorithm::kFastCdc, 256, 1024, 16384,
-       3, 128, true},
+      {"fastcdc 64/256/4K zstd-1 128K frames (default)", ChunkAlgorithm::kFastCdc, 64, 256, 4096,
+       1, 128, false},
+      {"fastcdc 64/256/4K zstd-1 128K frames + dict", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 1,
+       128, true},
       {"fastcdc 64/256/4K zstd-3 128K frames", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 3, 128,
        false},
-      {"fastcdc 512/2K/16K zstd-3 128K frames", ChunkAlgorithm::kFastCdc, 512, 2048, 16384, 3, 128,
+      {"fastcdc 64/256/4K zstd-1 32K frames", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 1, 32,
        false},
-      {"fastcdc 2K/8K/64K zstd-3 128K frames", ChunkAlgorithm::kFastCdc, 2048, 8192, 65536, 3, 128,
+      {"fastcdc 64/256/4K zstd-1 32K frames + dict", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 1, 32,
+       true},
+      {"fastcdc 128/512/8K zstd-1 128K frames", ChunkAlgorithm::kFastCdc, 128, 512, 8192, 1, 128,
        false},
-      {"fixed 1K zstd-3 128K frames", ChunkAlgorithm::kFixed, 1024, 1024, 1024, 3, 128, false},
-      {"newline zstd-3 128K frames", ChunkAlgorithm::kNewline, 1, 1, 16384, 3, 128, false},
+      {"fastcdc 256/1K/16K zstd-1 128K frames", ChunkAlgorithm::kFastCdc, 256, 1024, 16384, 1, 128,
+       false},
+      {"fastcdc 2K/8K/64K zstd-1 128K frames", ChunkAlgorithm::kFastCdc, 2048, 8192, 65536, 1, 128,
+       false},
+      {"fixed 256 zstd-1 128K frames", ChunkAlgorithm::kFixed, 256, 256, 256, 1, 128, false},
+      {"newline zstd-1 128K frames", ChunkAlgorithm::kNewline, 1, 1, 4096, 1, 128, false},
   };
   Result fastcdc_default;
   // CONTENT_BENCH_ONLY=text: run the default and the configurations whose name contains text.

@@ -64,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (const auto& t : m.traces) {
         SPANPIPE_FUZZ_CHECK(t.trace_id.size() == 16);
         for (const auto& v : t.values) {
-          SPANPIPE_FUZZ_CHECK(v.span_id.size() == 8 && v.sha256.size() == 32);
+          SPANPIPE_FUZZ_CHECK(v.span_id.size() == 8 && v.sha256.size() == content::kValueDigestBytes);
           uint64_t sum = 0;
           for (const auto& e : v.extents) {
             SPANPIPE_FUZZ_CHECK(e.pack < m.packs.size());

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -50,7 +51,7 @@ bool CheckMagic(std::string_view* in, const char* magic) {
 
 }  // namespace
 
-std::string Sha256(std::string_view data) {
+void Sha256(std::string_view data, char out[32]) {
   // One context per thread, the digest fetched once: EVP_Digest would allocate and look up the
   // algorithm on every call, which dominates for sub-KiB chunks.
   struct Ctx {
@@ -62,11 +63,15 @@ std::string Sha256(std::string_view data) {
     }
   };
   thread_local Ctx c;
-  std::string out(32, '\0');
   unsigned int len = 0;
   EVP_DigestInit_ex(c.ctx, c.md, nullptr);
   EVP_DigestUpdate(c.ctx, data.data(), data.size());
-  EVP_DigestFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(out.data()), &len);
+  EVP_DigestFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(out), &len);
+}
+
+std::string Sha256(std::string_view data) {
+  std::string out(32, '\0');
+  Sha256(data, out.data());
   return out;
 }
 
@@ -173,7 +178,8 @@ void EncodeManifestFrameRaw(const ManifestFrame& m, std::string* out) {
       out->append(v.span_id);
       PutLengthPrefixed(out, v.key);
       PutVarint64(out, v.raw_len);
-      out->append(v.sha256);
+      out->append(v.sha256, 0, kValueDigestBytes);
+      out->append(kValueDigestBytes - std::min(v.sha256.size(), kValueDigestBytes), '\0');
       PutVarint64(out, v.extents.size());
       for (const auto& e : v.extents) {
         PutVarint64(out, e.pack);
@@ -202,13 +208,13 @@ Status DecodeManifestFrameRaw(std::string_view in, ManifestFrame* out) {
     TraceManifest t;
     uint64_t nv;
     if (!GetBytes(&in, 16, &t.trace_id) || !GetString(&in, &t.project) || !GetVarint64(&in, &nv) ||
-        nv > in.size() / 43)
+        nv > in.size() / 27)
       return Status::Corruption("manifest: truncated trace");
     for (uint64_t j = 0; j < nv; ++j) {
       ValueManifest v;
       uint64_t ne;
       if (!GetBytes(&in, 8, &v.span_id) || !GetString(&in, &v.key) ||
-          !GetVarint64(&in, &v.raw_len) || !GetBytes(&in, 32, &v.sha256) ||
+          !GetVarint64(&in, &v.raw_len) || !GetBytes(&in, kValueDigestBytes, &v.sha256) ||
           !GetVarint64(&in, &ne) || ne > in.size() / 5)
         return Status::Corruption("manifest: truncated value header");
       uint64_t sum = 0;

@@ -14,7 +14,8 @@
 // Manifest frame (zstd): "SPM2" | varint packs | packs × lp pack_key | varint traces | traces ×
 // trace
 //   trace: trace_id[16] | lp project | varint values | values × value
-//   value: span_id[8] | lp key | varint raw_len | sha256[32] | varint extents | extents × extent
+//   value: span_id[8] | lp key | varint raw_len | sha256[16] (first 128 bits of the value's
+//          SHA-256) | varint extents | extents × extent
 //   extent: varint pack (index into the frame's pack table) | varint frame_offset |
 //           varint frame_stored_len | varint offset_in_frame | varint len
 // Trace table (zstd): "SPT2" | varint n | n × entry, sorted by (trace_id, project)
@@ -57,7 +58,9 @@ struct ValueManifest {
   std::string span_id;  // 8 raw bytes
   std::string key;      // attribute name, or event[i].<name>
   uint64_t raw_len = 0;
-  std::string sha256;  // 32 raw bytes: the whole value's SHA-256, verified on read
+  // The whole value's SHA-256, verified on read. Stored: its first kValueDigestBytes (128 bits:
+  // second-preimage resistance stays 2^128; chunks are still addressed by all 256 bits).
+  std::string sha256;
   std::vector<Extent> extents;
 };
 
@@ -86,8 +89,10 @@ bool TraceIndexLess(const TraceIndexEntry& a, const TraceIndexEntry& b);
 // Limits: no frame (data, manifest, table) may declare more raw bytes than this; larger claims are
 // Corruption, so that a hostile object cannot make a reader allocate gigabytes.
 constexpr uint64_t kMaxFrameRaw = uint64_t{1} << 27;
+constexpr size_t kValueDigestBytes = 16;
 
 std::string Sha256(std::string_view data);  // 32 raw bytes
+void Sha256(std::string_view data, char out[32]);
 
 std::string EncodeProjectSegment(std::string_view project);
 bool DecodeProjectSegment(std::string_view segment, std::string* project);

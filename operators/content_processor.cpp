@@ -128,7 +128,7 @@ uint32_t ContentProcessor::InternFrame(uint32_t pack, uint64_t offset, uint32_t 
   return it->second;
 }
 
-Status ContentProcessor::Lookup(const std::string& hash, Loc* loc, bool* found) {
+Status ContentProcessor::Lookup(const ChunkHash& hash, Loc* loc, bool* found) {
   *found = true;
   auto p = pending_.find(hash);
   if (p != pending_.end()) {
@@ -143,7 +143,7 @@ Status ContentProcessor::Lookup(const std::string& hash, Loc* loc, bool* found) 
     }
   }
   std::string stored;
-  SPANPIPE_RETURN_IF_ERROR(index_->Get(IndexKey(hash), &stored, found));
+  SPANPIPE_RETURN_IF_ERROR(index_->Get(IndexKey({hash.data(), hash.size()}), &stored, found));
   if (!*found) return Status::OK();
   std::string_view in = stored;
   ChunkLocation cl;
@@ -171,8 +171,9 @@ Status ContentProcessor::AddValue(const SpanRecord& span, std::string key, std::
     std::string_view chunk = value.substr(pos, len);
     pos += len;
     // A value of one chunk: its hash is the value's hash, computed once below.
-    std::string hash = Sha256(chunk);
-    if (lengths_.size() == 1) pv.sha256 = hash;
+    ChunkHash hash;
+    Sha256(chunk, hash.data());
+    if (lengths_.size() == 1) pv.sha256.assign(hash.data(), hash.size());
     stats_.chunks++;
     Loc loc;
     bool found = false;
@@ -193,7 +194,7 @@ Status ContentProcessor::AddValue(const SpanRecord& span, std::string key, std::
       frame_raw_.append(chunk);
       frame_chunks_.push_back(static_cast<uint32_t>(len));
       stats_.new_chunks++;
-      pending_.emplace(std::move(hash), loc);
+      pending_.emplace(hash, loc);
       if (options_.train_dictionary && !dict_done_)
         SPANPIPE_RETURN_IF_ERROR(MaybeTrainDictionary(chunk));
       if (frame_raw_.size() >= options_.frame_target_bytes) SPANPIPE_RETURN_IF_ERROR(CloseFrame());
@@ -402,7 +403,7 @@ Status ContentProcessor::Flush() {
     const Frame& f = frames_[loc.frame];
     v.clear();
     EncodeChunkLocation({pack_keys_[f.pack], f.offset, f.stored_len, loc.offset, loc.len}, &v);
-    index_->Put(IndexKey(hash), v);
+    index_->Put(IndexKey({hash.data(), hash.size()}), v);
     if (cache_[0].size() >= options_.cache_entries / 2 + 1) {
       cache_[1] = std::move(cache_[0]);
       cache_[0].clear();

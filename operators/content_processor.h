@@ -5,7 +5,9 @@
 // and traces, not with chunks.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
 #include <string_view>
@@ -22,9 +24,9 @@
 namespace spanpipe::content {
 
 struct ContentOptions {
-  size_t min_chunk = 256, avg_chunk = 1024, max_chunk = 16384;
+  size_t min_chunk = 64, avg_chunk = 256, max_chunk = 4096;
   ChunkAlgorithm chunk_algorithm = ChunkAlgorithm::kFastCdc;  // others only for measurements
-  int zstd_level = 3;
+  int zstd_level = 1;
   // New chunks are compressed together, as one zstd frame per frame_target_bytes of raw bytes
   // (several values share a frame); a read decompresses whole frames.
   size_t frame_target_bytes = 128 << 10;
@@ -72,10 +74,19 @@ class ContentProcessor {
   uint64_t writer_id() const { return writer_; }
 
  private:
+  using ChunkHash = std::array<char, 32>;
+  struct HashOfHash {  // a SHA-256 is uniform already: its first 8 bytes are a fine hash
+    size_t operator()(const ChunkHash& h) const {
+      size_t x;
+      std::memcpy(&x, h.data(), sizeof x);
+      return x;
+    }
+  };
   struct Loc {
     uint32_t frame = 0;  // index into frames_
     uint32_t offset = 0, len = 0;
   };
+  using HashMap = std::unordered_map<ChunkHash, Loc, HashOfHash>;
   struct Frame {
     uint32_t pack = 0;  // index into pack_keys_
     uint64_t offset = 0;
@@ -98,7 +109,7 @@ class ContentProcessor {
 
   Status AddValue(const SpanRecord& span, std::string key, std::string_view value,
                   std::vector<ContentRef>* refs);
-  Status Lookup(const std::string& hash, Loc* loc, bool* found);
+  Status Lookup(const ChunkHash& hash, Loc* loc, bool* found);
   uint32_t InternPack(const std::string& key);
   uint32_t InternFrame(uint32_t pack, uint64_t offset, uint32_t stored_len);
   Status CloseFrame();
@@ -132,8 +143,8 @@ class ContentProcessor {
   std::vector<uint32_t> frame_chunks_;
 
   // New chunks since the last successful Flush (not yet in the index); then a bounded cache.
-  std::unordered_map<std::string, Loc> pending_;
-  std::unordered_map<std::string, Loc> cache_[2];
+  HashMap pending_;
+  HashMap cache_[2];
   std::map<std::string, PendingTrace> traces_;               // by trace_id ‖ project
   std::vector<std::pair<std::string, std::string>> sealed_;  // (key, bytes) awaiting Put
   std::vector<std::vector<Run>> levels_;  // live (unmerged) segments / runs per level, durable

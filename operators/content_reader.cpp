@@ -310,7 +310,7 @@ Status ReadTraceContent(PackSink* store, const ListFn& list, const std::string* 
                                   " is shorter than the manifest of " + v.key + " claims");
       cv.value.append(raw, e.offset, e.len);
     }
-    if (Sha256(cv.value) != v.sha256)
+    if (Sha256(cv.value).compare(0, kValueDigestBytes, v.sha256) != 0)
       return Status::Corruption("value " + v.key + " of span " + cv.span_id_hex + " (sha256 " +
                                 HexEncode(v.sha256) + ") does not match its content (first " +
                                 FrameName(w.packs.empty() ? "" : w.packs[0],
