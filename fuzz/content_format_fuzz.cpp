@@ -61,13 +61,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 0: {
       content::ManifestFrame m, again;
       if (!content::DecodeManifestFrameRaw(in, &m).ok()) return 0;
+      for (const auto& f : m.frames) SPANPIPE_FUZZ_CHECK(f.pack < m.packs.size());
       for (const auto& t : m.traces) {
         SPANPIPE_FUZZ_CHECK(t.trace_id.size() == 16);
         for (const auto& v : t.values) {
-          SPANPIPE_FUZZ_CHECK(v.span_id.size() == 8 && v.sha256.size() == content::kValueDigestBytes);
+          SPANPIPE_FUZZ_CHECK(v.span_id.size() == 8 &&
+                              v.sha256.size() == content::kValueDigestBytes);
           uint64_t sum = 0;
           for (const auto& e : v.extents) {
-            SPANPIPE_FUZZ_CHECK(e.pack < m.packs.size());
+            SPANPIPE_FUZZ_CHECK(e.frame < m.frames.size());
             sum += e.len;
           }
           SPANPIPE_FUZZ_CHECK(sum == v.raw_len);

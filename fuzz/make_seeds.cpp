@@ -112,6 +112,8 @@ int main(int argc, char** argv) {
   uint64_t seg_frame_off = sb.AddFrame(seg_frame, b.size(), {static_cast<uint32_t>(b.size())});
   content::ManifestFrame mf;
   mf.packs = {"packs/p", ""};
+  mf.frames = {{0, pack_frame_off, static_cast<uint32_t>(pack_frame.size())},
+               {1, seg_frame_off, static_cast<uint32_t>(seg_frame.size())}};
   content::TraceManifest tm;
   std::string trace_id;
   for (int i = 1; i <= 16; ++i) trace_id.push_back(static_cast<char>(i));
@@ -122,16 +124,13 @@ int main(int argc, char** argv) {
   v1.key = "gen_ai.prompt";
   v1.raw_len = a.size() + b.size();
   v1.sha256 = content::Sha256(a + b);
-  v1.extents = {{0, pack_frame_off, static_cast<uint32_t>(pack_frame.size()), 0,
-                 static_cast<uint32_t>(a.size())},
-                {1, seg_frame_off, static_cast<uint32_t>(seg_frame.size()), 0,
-                 static_cast<uint32_t>(b.size())}};
+  v1.extents = {{0, 0, static_cast<uint32_t>(a.size())}, {1, 0, static_cast<uint32_t>(b.size())}};
   content::ValueManifest v2;
   v2.span_id = std::string("\x11\x12\x13\x14\x15\x16\x17\x18", 8);
   v2.key = "event[0].body";
   v2.raw_len = 5;
   v2.sha256 = content::Sha256("hello");
-  v2.extents = {{0, pack_frame_off, static_cast<uint32_t>(pack_frame.size()), 0, 5}};
+  v2.extents = {{0, 0, 5}};
   tm.values = {v1, v2};
   mf.traces = {tm};
   std::string manifest;

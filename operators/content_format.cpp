@@ -169,24 +169,38 @@ void EncodeManifestFrameRaw(const ManifestFrame& m, std::string* out) {
   out->append(kManifestMagic, 4);
   PutVarint64(out, m.packs.size());
   for (const auto& p : m.packs) PutLengthPrefixed(out, p);
+  PutVarint64(out, m.frames.size());
+  for (const auto& f : m.frames) {
+    PutVarint64(out, f.pack);
+    PutVarint64(out, f.offset);
+    PutVarint64(out, f.stored_len);
+  }
   PutVarint64(out, m.traces.size());
   for (const auto& t : m.traces) {
     out->append(t.trace_id);
     PutLengthPrefixed(out, t.project);
-    PutVarint64(out, t.values.size());
-    for (const auto& v : t.values) {
-      out->append(v.span_id);
-      PutLengthPrefixed(out, v.key);
-      PutVarint64(out, v.raw_len);
-      out->append(v.sha256, 0, kValueDigestBytes);
-      out->append(kValueDigestBytes - std::min(v.sha256.size(), kValueDigestBytes), '\0');
-      PutVarint64(out, v.extents.size());
-      for (const auto& e : v.extents) {
-        PutVarint64(out, e.pack);
-        PutVarint64(out, e.frame_offset);
-        PutVarint64(out, e.frame_len);
-        PutVarint64(out, e.offset);
-        PutVarint64(out, e.len);
+    // Values grouped by span: consecutive values of one span share its id.
+    size_t spans = 0;
+    for (size_t i = 0; i < t.values.size(); ++i)
+      spans += i == 0 || t.values[i].span_id != t.values[i - 1].span_id;
+    PutVarint64(out, spans);
+    for (size_t i = 0; i < t.values.size();) {
+      size_t end = i + 1;
+      while (end < t.values.size() && t.values[end].span_id == t.values[i].span_id) ++end;
+      out->append(t.values[i].span_id);
+      PutVarint64(out, end - i);
+      for (; i < end; ++i) {
+        const ValueManifest& v = t.values[i];
+        PutLengthPrefixed(out, v.key);
+        PutVarint64(out, v.raw_len);
+        out->append(v.sha256, 0, kValueDigestBytes);
+        out->append(kValueDigestBytes - std::min(v.sha256.size(), kValueDigestBytes), '\0');
+        PutVarint64(out, v.extents.size());
+        for (const auto& e : v.extents) {
+          PutVarint64(out, e.frame);
+          PutVarint64(out, e.offset);
+          PutVarint64(out, e.len);
+        }
       }
     }
   }
@@ -202,36 +216,53 @@ Status DecodeManifestFrameRaw(std::string_view in, ManifestFrame* out) {
     if (!GetString(&in, &key)) return Status::Corruption("manifest: bad pack key");
     out->packs.push_back(std::move(key));
   }
+  if (!GetVarint64(&in, &n) || n > in.size() / 3)
+    return Status::Corruption("manifest: bad frame count");
+  out->frames.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    FrameRef f;
+    if (!GetU32(&in, &f.pack) || !GetVarint64(&in, &f.offset) || !GetU32(&in, &f.stored_len))
+      return Status::Corruption("manifest: truncated frame table");
+    if (f.pack >= out->packs.size() || f.offset > UINT64_MAX - f.stored_len)
+      return Status::Corruption("manifest: frame out of range");
+    out->frames.push_back(f);
+  }
   if (!GetVarint64(&in, &n) || n > in.size() / 18)
     return Status::Corruption("manifest: bad trace count");
   for (uint64_t i = 0; i < n; ++i) {
     TraceManifest t;
-    uint64_t nv;
-    if (!GetBytes(&in, 16, &t.trace_id) || !GetString(&in, &t.project) || !GetVarint64(&in, &nv) ||
-        nv > in.size() / 27)
+    uint64_t spans;
+    if (!GetBytes(&in, 16, &t.trace_id) || !GetString(&in, &t.project) ||
+        !GetVarint64(&in, &spans) || spans > in.size() / 9)
       return Status::Corruption("manifest: truncated trace");
-    for (uint64_t j = 0; j < nv; ++j) {
-      ValueManifest v;
-      uint64_t ne;
-      if (!GetBytes(&in, 8, &v.span_id) || !GetString(&in, &v.key) ||
-          !GetVarint64(&in, &v.raw_len) || !GetBytes(&in, kValueDigestBytes, &v.sha256) ||
-          !GetVarint64(&in, &ne) || ne > in.size() / 5)
-        return Status::Corruption("manifest: truncated value header");
-      uint64_t sum = 0;
-      for (uint64_t k = 0; k < ne; ++k) {
-        Extent e;
-        if (!GetU32(&in, &e.pack) || !GetVarint64(&in, &e.frame_offset) ||
-            !GetU32(&in, &e.frame_len) || !GetU32(&in, &e.offset) || !GetU32(&in, &e.len))
-          return Status::Corruption("manifest: truncated extent");
-        if (e.pack >= out->packs.size() || e.offset > kMaxFrameRaw ||
-            e.len > kMaxFrameRaw - e.offset || e.frame_offset > UINT64_MAX - e.frame_len)
-          return Status::Corruption("manifest: extent out of range for key " + v.key);
-        sum += e.len;
-        v.extents.push_back(e);
+    for (uint64_t s = 0; s < spans; ++s) {
+      std::string span_id;
+      uint64_t nv;
+      if (!GetBytes(&in, 8, &span_id) || !GetVarint64(&in, &nv) || nv > in.size() / 19)
+        return Status::Corruption("manifest: truncated span");
+      for (uint64_t j = 0; j < nv; ++j) {
+        ValueManifest v;
+        v.span_id = span_id;
+        uint64_t ne;
+        if (!GetString(&in, &v.key) || !GetVarint64(&in, &v.raw_len) ||
+            !GetBytes(&in, kValueDigestBytes, &v.sha256) || !GetVarint64(&in, &ne) ||
+            ne > in.size() / 3)
+          return Status::Corruption("manifest: truncated value header");
+        uint64_t sum = 0;
+        for (uint64_t k = 0; k < ne; ++k) {
+          Extent e;
+          if (!GetU32(&in, &e.frame) || !GetU32(&in, &e.offset) || !GetU32(&in, &e.len))
+            return Status::Corruption("manifest: truncated extent");
+          if (e.frame >= out->frames.size() || e.offset > kMaxFrameRaw ||
+              e.len > kMaxFrameRaw - e.offset)
+            return Status::Corruption("manifest: extent out of range for key " + v.key);
+          sum += e.len;
+          v.extents.push_back(e);
+        }
+        if (sum != v.raw_len)
+          return Status::Corruption("manifest: extent lengths do not add up for key " + v.key);
+        t.values.push_back(std::move(v));
       }
-      if (sum != v.raw_len)
-        return Status::Corruption("manifest: extent lengths do not add up for key " + v.key);
-      t.values.push_back(std::move(v));
     }
     out->traces.push_back(std::move(t));
   }

@@ -11,13 +11,12 @@
 //   pack index: varint frames | frames × (varint offset | varint stored | varint raw |
 //               varint chunks | chunks × varint chunk_len)
 //   footer (24 bytes): u64 index_offset | u64 index_len | u32 0 | "SPPI"
-// Manifest frame (zstd): "SPM2" | varint packs | packs × lp pack_key | varint traces | traces ×
-// trace
-//   trace: trace_id[16] | lp project | varint values | values × value
-//   value: span_id[8] | lp key | varint raw_len | sha256[16] (first 128 bits of the value's
-//          SHA-256) | varint extents | extents × extent
-//   extent: varint pack (index into the frame's pack table) | varint frame_offset |
-//           varint frame_stored_len | varint offset_in_frame | varint len
+// Manifest frame (zstd): "SPM2" | varint packs | packs × lp pack_key | varint frames |
+//   frames × (varint pack | varint offset | varint stored_len) | varint traces | traces × trace
+//   trace: trace_id[16] | lp project | varint spans | spans × (span_id[8] | varint values |
+//          values × value)
+//   value: lp key | varint raw_len | sha256[16] (first 128 bits of the value's SHA-256) |
+//          varint extents | extents × (varint frame | varint offset_in_frame | varint len)
 // Trace table (zstd): "SPT2" | varint n | n × entry, sorted by (trace_id, project)
 //   entry: trace_id[16] | lp project | varint segment | varint mf_offset | varint mf_len
 //   (segment: index into the run's segment table; always 0 = this object in a segment)
@@ -46,10 +45,17 @@ struct ChunkLocation {
   uint32_t len = 0;        // raw bytes
 };
 
+// A data frame named by a manifest frame: [offset, +stored_len) of pack `pack` (index into the
+// manifest frame's pack table).
+struct FrameRef {
+  uint32_t pack = 0;
+  uint64_t offset = 0;
+  uint32_t stored_len = 0;
+};
+
+// Raw bytes [offset, +len) of frame `frame` (index into the manifest frame's frame table).
 struct Extent {
-  uint32_t pack = 0;  // index into the manifest frame's pack table
-  uint64_t frame_offset = 0;
-  uint32_t frame_len = 0;
+  uint32_t frame = 0;
   uint32_t offset = 0;
   uint32_t len = 0;
 };
@@ -71,7 +77,8 @@ struct TraceManifest {
 };
 
 struct ManifestFrame {
-  std::vector<std::string> packs;  // pack table
+  std::vector<std::string> packs;  // pack table ("" = the segment holding this manifest frame)
+  std::vector<FrameRef> frames;    // frame table
   std::vector<TraceManifest> traces;
 };
 

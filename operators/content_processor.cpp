@@ -130,11 +130,6 @@ uint32_t ContentProcessor::InternFrame(uint32_t pack, uint64_t offset, uint32_t 
 
 Status ContentProcessor::Lookup(const ChunkHash& hash, Loc* loc, bool* found) {
   *found = true;
-  auto p = pending_.find(hash);
-  if (p != pending_.end()) {
-    *loc = p->second;
-    return Status::OK();
-  }
   for (auto& gen : cache_) {
     auto c = gen.find(hash);
     if (c != gen.end()) {
@@ -150,12 +145,19 @@ Status ContentProcessor::Lookup(const ChunkHash& hash, Loc* loc, bool* found) {
   if (!DecodeChunkLocation(&in, &cl) || !in.empty())
     return Status::Corruption("content index entry is malformed");
   *loc = {InternFrame(InternPack(cl.pack_key), cl.frame_offset, cl.frame_len), cl.offset, cl.len};
+  Remember(hash, *loc);
+  return Status::OK();
+}
+
+void ContentProcessor::Remember(const ChunkHash& hash, const Loc& loc) {
+  // Two generations: when the young one is full it becomes the old one, and the old one is
+  // dropped. A dropped entry only costs a RocksDB read later (or, for a chunk not yet flushed, a
+  // second copy of it): pending_ keeps what Flush must index.
   if (cache_[0].size() >= options_.cache_entries / 2 + 1) {
     cache_[1] = std::move(cache_[0]);
     cache_[0].clear();
   }
-  cache_[0].emplace(hash, *loc);
-  return Status::OK();
+  cache_[0].emplace(hash, loc);
 }
 
 Status ContentProcessor::AddValue(const SpanRecord& span, std::string key, std::string_view value,
@@ -194,7 +196,8 @@ Status ContentProcessor::AddValue(const SpanRecord& span, std::string key, std::
       frame_raw_.append(chunk);
       frame_chunks_.push_back(static_cast<uint32_t>(len));
       stats_.new_chunks++;
-      pending_.emplace(hash, loc);
+      pending_.emplace_back(hash, loc);
+      Remember(hash, loc);
       if (options_.train_dictionary && !dict_done_)
         SPANPIPE_RETURN_IF_ERROR(MaybeTrainDictionary(chunk));
       if (frame_raw_.size() >= options_.frame_target_bytes) SPANPIPE_RETURN_IF_ERROR(CloseFrame());
@@ -332,8 +335,9 @@ Status ContentProcessor::BuildSegment() {
   // Pack table entry "" = this segment (its key is known only once the table is placed).
   std::vector<TraceIndexEntry> table;
   ManifestFrame mf;
-  std::unordered_map<uint32_t, uint32_t> local;  // pack index -> pack table index
-  std::vector<size_t> frame_traces;              // table entries of the open manifest frame
+  std::unordered_map<uint32_t, uint32_t> local;        // pack index -> pack table index
+  std::unordered_map<uint32_t, uint32_t> local_frame;  // frame index -> frame table index
+  std::vector<size_t> frame_traces;                    // table entries of the open manifest frame
   std::string raw;
   auto emit = [&] {
     if (mf.traces.empty()) return;
@@ -348,6 +352,7 @@ Status ContentProcessor::BuildSegment() {
     frame_traces.clear();
     mf = {};
     local.clear();
+    local_frame.clear();
   };
   size_t approx = 0;
   for (auto& [k, pt] : traces_) {
@@ -362,9 +367,14 @@ Status ContentProcessor::BuildSegment() {
       vm.sha256 = std::move(pv.sha256);
       for (const Loc& l : pv.extents) {
         const Frame& f = frames_[l.frame];
-        auto [it, inserted] = local.emplace(f.pack, static_cast<uint32_t>(mf.packs.size()));
-        if (inserted) mf.packs.push_back(f.pack == open_pack_ ? "" : pack_keys_[f.pack]);
-        vm.extents.push_back({it->second, f.offset, f.stored_len, l.offset, l.len});
+        auto [ft, new_frame] =
+            local_frame.emplace(l.frame, static_cast<uint32_t>(mf.frames.size()));
+        if (new_frame) {
+          auto [it, inserted] = local.emplace(f.pack, static_cast<uint32_t>(mf.packs.size()));
+          if (inserted) mf.packs.push_back(f.pack == open_pack_ ? "" : pack_keys_[f.pack]);
+          mf.frames.push_back({it->second, f.offset, f.stored_len});
+        }
+        vm.extents.push_back({ft->second, l.offset, l.len});
         approx += 12;
       }
       approx += 60 + vm.key.size();
@@ -404,11 +414,6 @@ Status ContentProcessor::Flush() {
     v.clear();
     EncodeChunkLocation({pack_keys_[f.pack], f.offset, f.stored_len, loc.offset, loc.len}, &v);
     index_->Put(IndexKey({hash.data(), hash.size()}), v);
-    if (cache_[0].size() >= options_.cache_entries / 2 + 1) {
-      cache_[1] = std::move(cache_[0]);
-      cache_[0].clear();
-    }
-    cache_[0].emplace(hash, loc);
   }
   pending_.clear();
   // Index runs: a failed merge is retried at the next flush; readers see the segments meanwhile.

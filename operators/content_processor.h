@@ -110,6 +110,7 @@ class ContentProcessor {
   Status AddValue(const SpanRecord& span, std::string key, std::string_view value,
                   std::vector<ContentRef>* refs);
   Status Lookup(const ChunkHash& hash, Loc* loc, bool* found);
+  void Remember(const ChunkHash& hash, const Loc& loc);
   uint32_t InternPack(const std::string& key);
   uint32_t InternFrame(uint32_t pack, uint64_t offset, uint32_t stored_len);
   Status CloseFrame();
@@ -142,8 +143,9 @@ class ContentProcessor {
   std::string frame_raw_;
   std::vector<uint32_t> frame_chunks_;
 
-  // New chunks since the last successful Flush (not yet in the index); then a bounded cache.
-  HashMap pending_;
+  // New chunks since the last successful Flush (not yet in the index), and a bounded cache of
+  // chunk locations (new ones and those read from the index).
+  std::vector<std::pair<ChunkHash, Loc>> pending_;
   HashMap cache_[2];
   std::map<std::string, PendingTrace> traces_;               // by trace_id ‖ project
   std::vector<std::pair<std::string, std::string>> sealed_;  // (key, bytes) awaiting Put

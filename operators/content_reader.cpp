@@ -210,6 +210,7 @@ Status ReadTraceContent(PackSink* store, const ListFn& list, const std::string* 
     std::string project;
     ValueManifest v;
     std::vector<std::string> packs;  // per extent
+    std::vector<FrameRef> frames;    // per extent
   };
   std::vector<Wanted> wanted;
   std::set<std::tuple<std::string, std::string, std::string>> seen;
@@ -225,9 +226,12 @@ Status ReadTraceContent(PackSink* store, const ListFn& list, const std::string* 
         std::string span_hex = HexEncode(v.span_id);
         if (!span_id_hex.empty() && span_hex != span_id_hex) continue;
         if (!seen.insert({t.project, span_hex, v.key}).second) continue;
-        Wanted w{t.project, std::move(v), {}};
-        for (const auto& e : w.v.extents)
-          w.packs.push_back(mf.packs[e.pack].empty() ? l.segment : mf.packs[e.pack]);
+        Wanted w{t.project, std::move(v), {}, {}};
+        for (const auto& e : w.v.extents) {
+          const FrameRef& f = mf.frames[e.frame];
+          w.packs.push_back(mf.packs[f.pack].empty() ? l.segment : mf.packs[f.pack]);
+          w.frames.push_back(f);
+        }
         wanted.push_back(std::move(w));
       }
     }
@@ -236,10 +240,10 @@ Status ReadTraceContent(PackSink* store, const ListFn& list, const std::string* 
   std::map<std::string, std::map<uint64_t, uint32_t>> frames;  // pack -> offset -> stored length
   for (const auto& w : wanted)
     for (size_t i = 0; i < w.v.extents.size(); ++i) {
-      const Extent& e = w.v.extents[i];
-      auto [it, inserted] = frames[w.packs[i]].emplace(e.frame_offset, e.frame_len);
-      if (!inserted && it->second != e.frame_len)
-        return Status::Corruption(FrameName(w.packs[i], e.frame_offset) +
+      const FrameRef& e = w.frames[i];
+      auto [it, inserted] = frames[w.packs[i]].emplace(e.offset, e.stored_len);
+      if (!inserted && it->second != e.stored_len)
+        return Status::Corruption(FrameName(w.packs[i], e.offset) +
                                   ": manifests disagree on its length");
     }
   std::map<std::pair<std::string, uint64_t>, std::string> raw_frames;
@@ -304,18 +308,18 @@ Status ReadTraceContent(PackSink* store, const ListFn& list, const std::string* 
     cv.value.reserve(std::min<uint64_t>(v.raw_len, kMaxReserve));
     for (size_t i = 0; i < v.extents.size(); ++i) {
       const Extent& e = v.extents[i];
-      const std::string& raw = raw_frames[{w.packs[i], e.frame_offset}];
+      const std::string& raw = raw_frames[{w.packs[i], w.frames[i].offset}];
       if (e.offset > raw.size() || e.len > raw.size() - e.offset)
-        return Status::Corruption(FrameName(w.packs[i], e.frame_offset) +
+        return Status::Corruption(FrameName(w.packs[i], w.frames[i].offset) +
                                   " is shorter than the manifest of " + v.key + " claims");
       cv.value.append(raw, e.offset, e.len);
     }
     if (Sha256(cv.value).compare(0, kValueDigestBytes, v.sha256) != 0)
-      return Status::Corruption("value " + v.key + " of span " + cv.span_id_hex + " (sha256 " +
-                                HexEncode(v.sha256) + ") does not match its content (first " +
-                                FrameName(w.packs.empty() ? "" : w.packs[0],
-                                          v.extents.empty() ? 0 : v.extents[0].frame_offset) +
-                                ")");
+      return Status::Corruption(
+          "value " + v.key + " of span " + cv.span_id_hex + " (sha256 " + HexEncode(v.sha256) +
+          ") does not match its content (first " +
+          FrameName(w.packs.empty() ? "" : w.packs[0], w.frames.empty() ? 0 : w.frames[0].offset) +
+          ")");
     out->push_back(std::move(cv));
   }
   return Status::OK();

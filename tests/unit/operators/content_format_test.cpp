@@ -100,6 +100,7 @@ TEST(ContentFormat, DecompressFrameChecksSizeAndChecksum) {
 ManifestFrame SampleManifest() {
   ManifestFrame m;
   m.packs = {"", "packs/00aa11bb22cc33dd-0000000000000001"};
+  m.frames = {{0, 5, 900}, {1, 1005, 900}, {1, 7000, 12}};
   TraceManifest t;
   t.trace_id = std::string(16, '\x07');
   t.project = "team/a b";
@@ -108,10 +109,13 @@ ManifestFrame SampleManifest() {
   v.key = "gen_ai.input.messages";
   v.sha256 = Sha256("x");
   for (uint32_t i = 0; i < 3; ++i) {
-    v.extents.push_back({i % 2, 5 + 1000u * i, 900, 17 * i, 4000});
+    v.extents.push_back({i, 17 * i, 4000});
     v.raw_len += 4000;
   }
   t.values.push_back(v);
+  ValueManifest same_span = v;  // a second value of the same span: grouped under one span id
+  same_span.key = "gen_ai.output.messages";
+  t.values.push_back(same_span);
   ValueManifest empty;
   empty.span_id = std::string(8, '\xff');
   empty.key = "event[0].body";
@@ -130,6 +134,12 @@ TEST(ContentFormat, ManifestRoundTrip) {
   EncodeManifestFrameRaw(m, &raw);
   ASSERT_TRUE(DecodeManifestFrameRaw(raw, &back).ok());
   EXPECT_EQ(back.packs, m.packs);
+  ASSERT_EQ(back.frames.size(), m.frames.size());
+  for (size_t f = 0; f < m.frames.size(); ++f) {
+    EXPECT_EQ(back.frames[f].pack, m.frames[f].pack);
+    EXPECT_EQ(back.frames[f].offset, m.frames[f].offset);
+    EXPECT_EQ(back.frames[f].stored_len, m.frames[f].stored_len);
+  }
   ASSERT_EQ(back.traces.size(), m.traces.size());
   for (size_t t = 0; t < m.traces.size(); ++t) {
     EXPECT_EQ(back.traces[t].trace_id, m.traces[t].trace_id);
@@ -143,9 +153,7 @@ TEST(ContentFormat, ManifestRoundTrip) {
       EXPECT_EQ(b.sha256, a.sha256.substr(0, kValueDigestBytes));  // stored: 128 bits
       ASSERT_EQ(b.extents.size(), a.extents.size());
       for (size_t e = 0; e < a.extents.size(); ++e) {
-        EXPECT_EQ(b.extents[e].pack, a.extents[e].pack);
-        EXPECT_EQ(b.extents[e].frame_offset, a.extents[e].frame_offset);
-        EXPECT_EQ(b.extents[e].frame_len, a.extents[e].frame_len);
+        EXPECT_EQ(b.extents[e].frame, a.extents[e].frame);
         EXPECT_EQ(b.extents[e].offset, a.extents[e].offset);
         EXPECT_EQ(b.extents[e].len, a.extents[e].len);
       }
@@ -169,14 +177,20 @@ TEST(ContentFormat, ManifestRejectsTruncationBadMagicAndHugeLengths) {
       DecodeManifestFrameRaw("SPM2\xff\xff\xff\xff\xff\xff\xff\xff\x7f", &out).IsCorruption());
   EXPECT_TRUE(DecodeManifestFrameRaw(std::string("SPM2\x00\x80\x80\x80\x80\x80\x20", 11), &out)
                   .IsCorruption());
-  // Extent lengths that do not add up; an extent naming a pack the table lacks.
+  // Extent lengths that do not add up; an extent naming a frame the table lacks; a frame naming a
+  // pack the table lacks.
   ManifestFrame m = SampleManifest();
   m.traces[0].values[0].raw_len += 1;
   std::string lying;
   EncodeManifestFrameRaw(m, &lying);
   EXPECT_TRUE(DecodeManifestFrameRaw(lying, &out).IsCorruption());
   m = SampleManifest();
-  m.traces[0].values[0].extents[0].pack = 2;
+  m.traces[0].values[0].extents[0].frame = 3;
+  lying.clear();
+  EncodeManifestFrameRaw(m, &lying);
+  EXPECT_TRUE(DecodeManifestFrameRaw(lying, &out).IsCorruption());
+  m = SampleManifest();
+  m.frames[1].pack = 2;
   lying.clear();
   EncodeManifestFrameRaw(m, &lying);
   EXPECT_TRUE(DecodeManifestFrameRaw(lying, &out).IsCorruption());

@@ -98,8 +98,9 @@ void WriteSegment(MemoryStore* store, const content::ManifestFrame& mf) {
 }
 
 // A manifest frame of one trace ("p", kTrace) with one value of span 0101010101010101 whose
-// extents all point into packs/p.
+// extents point into `frames`, all in packs/p.
 content::ManifestFrame OneValue(const std::string& key, const std::string& sha256,
+                                std::vector<content::FrameRef> frames,
                                 std::vector<content::Extent> extents) {
   content::ValueManifest v;
   v.span_id = std::string(8, '\x01');
@@ -113,6 +114,7 @@ content::ManifestFrame OneValue(const std::string& key, const std::string& sha25
   tm.values = {v};
   content::ManifestFrame mf;
   mf.packs = {"packs/p"};
+  mf.frames = std::move(frames);
   mf.traces = {tm};
   return mf;
 }
@@ -121,10 +123,13 @@ content::ManifestFrame OneValue(const std::string& key, const std::string& sha25
 // the claim up front. Extents are bounded by the largest frame a reader accepts, and a frame's
 // declared size is checked before anything is allocated for it.
 TEST(FuzzRegression, ManifestClaimingHugeValueIsCorruptionNotAnAllocation) {
+  std::vector<content::FrameRef> frames;
   std::vector<content::Extent> extents;
-  for (uint32_t i = 0; i < 64; ++i)
-    extents.push_back({0, 5u + 100u * i, 10, 0, 1u << 26});  // 4 GiB in all
-  content::ManifestFrame mf = OneValue("gen_ai.prompt", std::string(32, 'h'), extents);
+  for (uint32_t i = 0; i < 64; ++i) {
+    frames.push_back({0, 5u + 100u * i, 10});
+    extents.push_back({i, 0, 1u << 26});  // 4 GiB in all
+  }
+  content::ManifestFrame mf = OneValue("gen_ai.prompt", std::string(32, 'h'), frames, extents);
   MemoryStore store;
   WriteSegment(&store, mf);
   store.objects["packs/p"] = "SPPK\x02" + std::string(64 * 100, 'z');
@@ -133,8 +138,8 @@ TEST(FuzzRegression, ManifestClaimingHugeValueIsCorruptionNotAnAllocation) {
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
 
   // An extent claiming more than any frame may hold is refused by the manifest decoder itself.
-  mf = OneValue("gen_ai.prompt", std::string(32, 'h'),
-                {{0, 5, 10, 0, static_cast<uint32_t>(content::kMaxFrameRaw) + 1}});
+  mf = OneValue("gen_ai.prompt", std::string(32, 'h'), {{0, 5, 10}},
+                {{0, 0, static_cast<uint32_t>(content::kMaxFrameRaw) + 1}});
   std::string raw;
   content::EncodeManifestFrameRaw(mf, &raw);
   content::ManifestFrame back;
@@ -150,8 +155,8 @@ TEST(FuzzRegression, TinyFrameDeclaringLargeContentIsCorrupt) {
   uint64_t off = pb.AddFrame(frame, 1000, {1000});
   MemoryStore store;
   store.objects["packs/p"] = pb.Finish();
-  content::ManifestFrame mf =
-      OneValue("k", content::Sha256(raw), {{0, off, static_cast<uint32_t>(frame.size()), 0, 1000}});
+  content::ManifestFrame mf = OneValue(
+      "k", content::Sha256(raw), {{0, off, static_cast<uint32_t>(frame.size())}}, {{0, 0, 1000}});
   WriteSegment(&store, mf);
   std::vector<content::ContentValue> out;
   Status s = content::ReadTraceContent(&store, store.List(), nullptr, kTrace, "", &out);
@@ -159,12 +164,12 @@ TEST(FuzzRegression, TinyFrameDeclaringLargeContentIsCorrupt) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].value, raw);
   // Truncate the frame: the header still declares 1000 bytes.
-  mf.traces[0].values[0].extents[0].frame_len = 12;
+  mf.frames[0].stored_len = 12;
   WriteSegment(&store, mf);
   EXPECT_TRUE(
       content::ReadTraceContent(&store, store.List(), nullptr, kTrace, "", &out).IsCorruption());
   // A value whose bytes do not hash to its SHA-256 is corrupt, not returned.
-  mf.traces[0].values[0].extents[0].frame_len = static_cast<uint32_t>(frame.size());
+  mf.frames[0].stored_len = static_cast<uint32_t>(frame.size());
   mf.traces[0].values[0].sha256 = content::Sha256("other");
   WriteSegment(&store, mf);
   s = content::ReadTraceContent(&store, store.List(), nullptr, kTrace, "", &out);
