@@ -1,10 +1,11 @@
 // Content store: stored bytes, de-duplication, compression and object-store requests of the real
-// ContentProcessor (RocksDB index, zstd frames in packs, manifests) on the demo corpus
-// (topology/demo_traffic: multi-turn conversations re-sending their history each turn, shared
-// system prompts, four attribute dialects), for several chunkings, next to the reference design of
-// issue 5 (newline chunks, one gzip object per chunk, a HEAD and a PUT per chunk) computed on the
-// same values in the same run; and the content path's throughput next to plain zstd -1 of the same
-// bytes in this process.
+// ContentProcessor (RocksDB index, zstd frames in packs, segments with the flushes' manifests,
+// index runs) on the demo corpus (topology/demo_traffic: multi-turn conversations re-sending their
+// history each turn, shared system prompts, four attribute dialects) or a long-context chat corpus,
+// for several chunkings, frame sizes, zstd levels and with or without a dictionary, next to the
+// reference design of issue 5 (newline chunks, one gzip object per chunk, a HEAD and a PUT per
+// chunk) computed on the same values in the same run; and the content path's throughput next to
+// plain zstd -1 of the same bytes in this process.
 //
 // A plain main (no Google Benchmark loop): every configuration runs once over the same corpus.
 //   content_bench [--corpus demo|long] [--turns N] [--seed S] [--flush-spans N] [--csv]
@@ -468,24 +469,24 @@ int main(int argc, char** argv) {
   };
   using content::ChunkAlgorithm;
   const std::vector<Variant> configs = {
-      {"fastcdc 64/256/4K zstd-1 128K frames (default)", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 1,
+      {"fastcdc 64/256/4K zstd-3 128K frames (default)", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 3,
        128, false},
-      {"fastcdc 64/256/4K zstd-1 128K frames + dict", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 1,
+      {"fastcdc 64/256/4K zstd-3 128K frames + dict", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 3,
        128, true},
-      {"fastcdc 64/256/4K zstd-3 128K frames", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 3, 128,
+      {"fastcdc 64/256/4K zstd-1 128K frames", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 1, 128,
        false},
-      {"fastcdc 64/256/4K zstd-1 32K frames", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 1, 32,
+      {"fastcdc 64/256/4K zstd-3 32K frames", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 3, 32,
        false},
-      {"fastcdc 64/256/4K zstd-1 32K frames + dict", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 1, 32,
+      {"fastcdc 64/256/4K zstd-3 32K frames + dict", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 3, 32,
        true},
-      {"fastcdc 128/512/8K zstd-1 128K frames", ChunkAlgorithm::kFastCdc, 128, 512, 8192, 1, 128,
+      {"fastcdc 128/512/8K zstd-3 128K frames", ChunkAlgorithm::kFastCdc, 128, 512, 8192, 3, 128,
        false},
-      {"fastcdc 256/1K/16K zstd-1 128K frames", ChunkAlgorithm::kFastCdc, 256, 1024, 16384, 1, 128,
+      {"fastcdc 256/1K/16K zstd-3 128K frames", ChunkAlgorithm::kFastCdc, 256, 1024, 16384, 3, 128,
        false},
-      {"fastcdc 2K/8K/64K zstd-1 128K frames", ChunkAlgorithm::kFastCdc, 2048, 8192, 65536, 1, 128,
+      {"fastcdc 2K/8K/64K zstd-3 128K frames", ChunkAlgorithm::kFastCdc, 2048, 8192, 65536, 3, 128,
        false},
-      {"fixed 256 zstd-1 128K frames", ChunkAlgorithm::kFixed, 256, 256, 256, 1, 128, false},
-      {"newline zstd-1 128K frames", ChunkAlgorithm::kNewline, 1, 1, 4096, 1, 128, false},
+      {"fixed 256 zstd-3 128K frames", ChunkAlgorithm::kFixed, 256, 256, 256, 3, 128, false},
+      {"newline zstd-3 128K frames", ChunkAlgorithm::kNewline, 1, 1, 4096, 3, 128, false},
   };
   Result fastcdc_default;
   // CONTENT_BENCH_ONLY=text: run the default and the configurations whose name contains text.

@@ -1,8 +1,10 @@
 // content: extracts prompts, completions and other large values (CONTRACT §5) from spans, chunks
 // them (FastCDC), addresses chunks by SHA-256, de-duplicates against an index in RocksDB (a chunk
-// stored once is never uploaded or probed again), zstd-compresses new chunks into packs of a few
-// MiB, and writes one manifest object per trace and flush. Object-store requests grow with bytes
-// and traces, not with chunks.
+// stored once is never uploaded or probed again), zstd-compresses runs of new chunks as frames of
+// ~128 KiB into packs of a few MiB, and writes each flush's manifests (extents into frames) and a
+// sorted trace table into the flush's last pack (its segment), merging trace tables into index
+// runs. Object-store requests grow with bytes and flushes, not with chunks or traces
+// (docs/content-store.md).
 #pragma once
 
 #include <array>
@@ -26,7 +28,7 @@ namespace spanpipe::content {
 struct ContentOptions {
   size_t min_chunk = 64, avg_chunk = 256, max_chunk = 4096;
   ChunkAlgorithm chunk_algorithm = ChunkAlgorithm::kFastCdc;  // others only for measurements
-  int zstd_level = 1;
+  int zstd_level = 3;
   // New chunks are compressed together, as one zstd frame per frame_target_bytes of raw bytes
   // (several values share a frame); a read decompresses whole frames.
   size_t frame_target_bytes = 128 << 10;

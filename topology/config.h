@@ -58,7 +58,7 @@ struct Config {
     int64_t min_chunk = 64;
     int64_t avg_chunk = 256;
     int64_t max_chunk = 4096;
-    int64_t zstd_level = 1;
+    int64_t zstd_level = 3;
     int64_t pack_mib = 4;
     int64_t large_string_bytes = 1024;
     bool dictionary = false;
