@@ -428,7 +428,8 @@ constexpr size_t kFanout = 16;
 
 Status ContentProcessor::Merge() {
   for (size_t level = 0; level < levels_.size(); ++level) {
-    if (static_cast<int>(level) >= options_.max_index_level) break;
+    // Readers probe levels up to 8 (operators/content_reader.cpp).
+    if (static_cast<int>(level) >= std::min(options_.max_index_level, 8)) break;
     while (levels_[level].size() >= kFanout) {
       std::vector<TraceIndexEntry> entries;
       std::vector<std::string> segments;

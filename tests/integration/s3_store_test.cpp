@@ -1094,6 +1094,31 @@ TEST_F(S3ContentTest, ProcessorToS3ThenReconstructThenDamage) {
   ExpectNoSecrets(r.err);
 }
 
+// Many flushes against S3: segments are merged into index runs (tindex/<writer>/1/...), and
+// `spanpipe reconstruct --store s3://` finds every trace through the runs and the live segments
+// (prefix LISTs of s3rver, range GETs of run footers and blocks), byte for byte.
+TEST_F(S3ContentTest, IndexRunsOnS3FindEveryTrace) {
+  REQUIRE_S3RVER();
+  std::vector<TestSpan> spans = ChatCorpus(3, 6, 31, /*huge=*/false);  // 36 spans, 18 traces
+  Expected expected = ExpectedFromJsonl(CorpusJsonl(spans));
+  std::string prefix = UniquePrefix("runs");
+  auto s3 = OpenS3(S3Options(prefix, S3rver::Get().endpoint()));
+  ASSERT_OK(Write(spans, s3.get(), {}, 1));  // a segment per span
+  std::vector<std::string> segs, runs;
+  ASSERT_OK(s3->List("segs/", &segs));
+  ASSERT_OK(s3->List("tindex/", &runs));
+  EXPECT_EQ(segs.size(), spans.size());
+  EXPECT_EQ(runs.size(), spans.size() / 16);
+  std::string url = std::string("s3://") + kBucket + "/" + prefix;
+  for (const auto& [trace, values] : expected) {
+    auto r =
+        testutil::Run({SPANPIPE_BINARY, "reconstruct", "--store", url, "--trace", trace, "--json"},
+                      S3Env(S3rver::Get().endpoint()));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(ParseReconstructJson(r.out, trace) == values) << trace;
+  }
+}
+
 // The S3 endpoint fails mid-run (5xx on packs, then on manifests, then refused connections): Flush
 // fails, nothing is lost, and a later Flush stores everything; every value reconstructs.
 TEST_F(S3ContentTest, OutagesMidRunLoseNothing) {
