@@ -985,6 +985,18 @@ class S3ContentTest : public ::testing::Test {
     db_.reset();
     fs::remove_all(dir_);
   }
+  // `spanpipe reconstruct --store s3://bucket/<prefix> --json` (credentials from AWS_*) returns
+  // every value of every trace byte for byte.
+  static void ExpectEveryTraceReconstructs(const std::string& prefix, const Expected& expected) {
+    std::string url = std::string("s3://") + kBucket + "/" + prefix;
+    for (const auto& [trace, values] : expected) {
+      auto r = testutil::Run(
+          {SPANPIPE_BINARY, "reconstruct", "--store", url, "--trace", trace, "--json"},
+          S3Env(S3rver::Get().endpoint()));
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_TRUE(ParseReconstructJson(r.out, trace) == values) << trace;
+    }
+  }
   // Writes spans through the real ContentProcessor into `sink`; flushes every `flush_every` spans.
   Status Write(const std::vector<TestSpan>& spans, PackSink* sink, content::ContentOptions co,
                size_t flush_every) {
@@ -1109,14 +1121,7 @@ TEST_F(S3ContentTest, IndexRunsOnS3FindEveryTrace) {
   ASSERT_OK(s3->List("tindex/", &runs));
   EXPECT_EQ(segs.size(), spans.size());
   EXPECT_EQ(runs.size(), spans.size() / 16);
-  std::string url = std::string("s3://") + kBucket + "/" + prefix;
-  for (const auto& [trace, values] : expected) {
-    auto r =
-        testutil::Run({SPANPIPE_BINARY, "reconstruct", "--store", url, "--trace", trace, "--json"},
-                      S3Env(S3rver::Get().endpoint()));
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_TRUE(ParseReconstructJson(r.out, trace) == values) << trace;
-  }
+  ExpectEveryTraceReconstructs(prefix, expected);
 }
 
 // The S3 endpoint fails mid-run (5xx on packs, then on manifests, then refused connections): Flush
@@ -1157,14 +1162,7 @@ TEST_F(S3ContentTest, OutagesMidRunLoseNothing) {
   ASSERT_OK(p.Flush());
   ASSERT_OK(db_->Commit());
 
-  std::string url = std::string("s3://") + kBucket + "/" + prefix;
-  for (const auto& [trace, values] : expected) {
-    auto r =
-        testutil::Run({SPANPIPE_BINARY, "reconstruct", "--store", url, "--trace", trace, "--json"},
-                      S3Env(S3rver::Get().endpoint()));
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_TRUE(ParseReconstructJson(r.out, trace) == values) << trace;
-  }
+  ExpectEveryTraceReconstructs(prefix, expected);
 }
 
 // `spanpipe run` (Kafka in, the job, content.store = s3:// through config): injected 5xx are
