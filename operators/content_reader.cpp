@@ -193,7 +193,7 @@ Status FindTrace(PackSink* store, const ListFn& list, std::string_view trace_id,
 
 Status ReadTraceContent(PackSink* store, const ListFn& list, const std::string* project,
                         std::string_view trace_id_hex, std::string_view span_id_hex,
-                        std::vector<ContentValue>* out) {
+                        std::vector<ContentValue>* out, uint64_t frame_budget) {
   out->clear();
   std::string trace_id;
   if (!HexDecode(trace_id_hex, &trace_id) || trace_id.size() != 16)
@@ -236,6 +236,16 @@ Status ReadTraceContent(PackSink* store, const ListFn& list, const std::string* 
       }
     }
   }
+  uint64_t claimed = 0;
+  for (const auto& w : wanted) {
+    claimed += w.v.raw_len;
+    if (w.v.raw_len > kMaxTraceContent || claimed > kMaxTraceContent)
+      return Status::Corruption("trace " + std::string(trace_id_hex) +
+                                ": its manifests claim more " + "than " +
+                                std::to_string(kMaxTraceContent >> 30) + " GiB of content");
+  }
+  const uint64_t budget = std::max(frame_budget, claimed * 4);
+  uint64_t held = 0;
   // 2. Plan the range reads: per pack, frames sorted by offset, merged across small gaps.
   std::map<std::string, std::map<uint64_t, uint32_t>> frames;  // pack -> offset -> stored length
   for (const auto& w : wanted)
@@ -293,6 +303,11 @@ Status ReadTraceContent(PackSink* store, const ListFn& list, const std::string* 
           }
           ddict = d->second.get();
         }
+        // Declared sizes are checked (and bounded by kMaxFrameRaw) before anything is allocated.
+        unsigned long long declared = ZSTD_getFrameContentSize(z.data(), z.size());
+        if (declared <= kMaxFrameRaw && (held += declared) > budget)
+          return Status::Corruption(FrameName(pack, fit->first) + ": the trace's frames exceed " +
+                                    std::to_string(budget >> 20) + " MiB decompressed");
         std::string& raw = raw_frames[{pack, fit->first}];
         Status s = DecompressFrame(z, kMaxFrameRaw, &raw, ddict);
         if (!s.ok())

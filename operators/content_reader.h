@@ -36,10 +36,15 @@ Status FindTrace(PackSink* store, const ListFn& list, std::string_view trace_id,
                  const std::string* project, std::vector<ManifestLocation>* out);
 
 // Values grouped by project, in segment order; one per (project, span, key). project null = any.
-// Missing objects and hash mismatches are errors naming the object, frame or value.
+// Missing objects and hash mismatches are errors naming the object, frame or value. Memory is
+// bounded whatever the objects claim: the values may claim at most kMaxTraceContent bytes in all,
+// and the decompressed frames held at once at most max(frame_budget, 4 × what the values claim).
+constexpr uint64_t kMaxTraceContent = uint64_t{4} << 30;
+constexpr uint64_t kDefaultFrameBudget = uint64_t{512} << 20;
 Status ReadTraceContent(PackSink* store, const ListFn& list, const std::string* project,
                         std::string_view trace_id_hex, std::string_view span_id_hex,
-                        std::vector<ContentValue>* out);
+                        std::vector<ContentValue>* out,
+                        uint64_t frame_budget = kDefaultFrameBudget);
 
 // A whole index run (its footer, then every block): for merging.
 Status ReadIndexRun(PackSink* store, const std::string& key, std::vector<TraceIndexEntry>* entries,

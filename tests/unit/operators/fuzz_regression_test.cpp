@@ -177,6 +177,37 @@ TEST(FuzzRegression, TinyFrameDeclaringLargeContentIsCorrupt) {
   EXPECT_NE(s.message().find("value k of span 0101010101010101"), std::string::npos) << s.message();
 }
 
+// Frames that decompress far beyond what the trace's values need (a zstd frame of a few KB may
+// hold 128 MiB of zeros), and manifests claiming terabytes through many extents of one frame: the
+// reader bounds both before allocating (Corruption), instead of holding every frame at once.
+TEST(FuzzRegression, DecompressedFramesAndClaimedContentAreBounded) {
+  std::string zeros(64 << 10, '\0');
+  std::string frame = content::CompressFrame(zeros, 1);
+  content::PackBuilder pb;
+  uint64_t a = pb.AddFrame(frame, zeros.size(), {static_cast<uint32_t>(zeros.size())});
+  uint64_t b = pb.AddFrame(frame, zeros.size(), {static_cast<uint32_t>(zeros.size())});
+  MemoryStore store;
+  store.objects["packs/p"] = pb.Finish();
+  uint32_t len = static_cast<uint32_t>(frame.size());
+  content::ManifestFrame mf = OneValue("k", content::Sha256(std::string(20, '\0')),
+                                       {{0, a, len}, {0, b, len}}, {{0, 0, 10}, {1, 0, 10}});
+  WriteSegment(&store, mf);
+  std::vector<content::ContentValue> out;
+  ASSERT_TRUE(content::ReadTraceContent(&store, store.List(), nullptr, kTrace, "", &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].value, std::string(20, '\0'));
+  // 128 KiB of frames for 20 bytes of value: over a 100 KiB budget.
+  Status s = content::ReadTraceContent(&store, store.List(), nullptr, kTrace, "", &out, 100 << 10);
+  EXPECT_TRUE(s.IsCorruption());
+  EXPECT_NE(s.message().find("exceed"), std::string::npos) << s.message();
+  // 33 extents of 128 MiB each (legal one by one) claim more than 4 GiB: refused up front.
+  std::vector<content::Extent> huge(33, {0, 0, static_cast<uint32_t>(content::kMaxFrameRaw)});
+  WriteSegment(&store, OneValue("k", std::string(32, 'h'), {{0, a, len}}, huge));
+  s = content::ReadTraceContent(&store, store.List(), nullptr, kTrace, "", &out);
+  EXPECT_TRUE(s.IsCorruption());
+  EXPECT_NE(s.message().find("GiB"), std::string::npos) << s.message();
+}
+
 // The JSON decoder gave spans an empty scope name when "scope" followed "spans" in the text, where
 // the protobuf decoder (and the Collector) attach the scope whatever the order.
 TEST(FuzzRegression, JsonScopeAfterSpansStillNamesTheSpans) {
