@@ -2,7 +2,7 @@
 // first byte picks one:
 //   0  manifest frame (DecodeManifestFrameRaw; a decoded frame must re-encode to the same bytes)
 //   1  pack index (DecodePackIndex; every frame must lie inside the pack's data area)
-//   2  project path segment, chunk reference and located key names
+//   2  chunk location and located key names
 //   3  trace table and index run footer (sorted entries; re-encode round trip); DecompressFrame
 //   4  ReadTraceContent over an in-memory store holding one writer, one segment and one pack:
 //      varint tt_offset | varint tt_len | varint n | segment (n bytes) | pack bytes
@@ -95,16 +95,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 2: {
-      std::string project, back;
-      if (content::DecodeProjectSegment(in, &project)) {
-        SPANPIPE_FUZZ_CHECK(
-            content::DecodeProjectSegment(content::EncodeProjectSegment(project), &back));
-        SPANPIPE_FUZZ_CHECK(back == project);
-      }
-      std::string seg = content::EncodeProjectSegment(in);
-      SPANPIPE_FUZZ_CHECK(seg.find('/') == std::string::npos && seg != "." && seg != ".." &&
-                          !seg.empty());
-      SPANPIPE_FUZZ_CHECK(content::DecodeProjectSegment(seg, &back) && back == in);
       std::string_view rest = in;
       content::ChunkLocation loc;
       if (content::DecodeChunkLocation(&rest, &loc)) {

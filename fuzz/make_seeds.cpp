@@ -156,7 +156,6 @@ int main(int argc, char** argv) {
   Write(content_dir, "manifest-empty", std::string(1, '\0') + "SPM2" + std::string(2, '\0'));
   Write(content_dir, "pack", std::string(1, '\1') + pack);
   Write(content_dir, "segment-pack", std::string(1, '\1') + segment);
-  Write(content_dir, "project", std::string(1, '\2') + "my%2Fproject.x");
   Write(content_dir, "chunk-location", std::string(1, '\2') + loc);
   Write(content_dir, "key", std::string(1, '\2') + "00000000000000a1-1f-20");
   Write(content_dir, "table", std::string(1, '\3') + tt);

@@ -8,7 +8,6 @@
 #include <cstdio>
 
 #include "common/coding.h"
-#include "common/hex.h"
 
 namespace spanpipe::content {
 namespace {
@@ -73,42 +72,6 @@ std::string Sha256(std::string_view data) {
   std::string out(32, '\0');
   Sha256(data, out.data());
   return out;
-}
-
-std::string EncodeProjectSegment(std::string_view project) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  bool dots_only = true;
-  for (char ch : project) dots_only = dots_only && ch == '.';
-  for (unsigned char c : project) {
-    bool safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                c == '_' || c == '-' || (c == '.' && !dots_only);
-    if (safe) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out.empty() ? "%" : out;
-}
-
-bool DecodeProjectSegment(std::string_view seg, std::string* project) {
-  project->clear();
-  if (seg == "%") return true;
-  for (size_t i = 0; i < seg.size(); ++i) {
-    if (seg[i] != '%') {
-      project->push_back(seg[i]);
-      continue;
-    }
-    std::string byte;
-    if (i + 2 >= seg.size()) return false;
-    if (!HexDecode(seg.substr(i + 1, 2), &byte) || byte.size() != 1) return false;
-    project->append(byte);
-    i += 2;
-  }
-  return true;
 }
 
 bool TraceIndexLess(const TraceIndexEntry& a, const TraceIndexEntry& b) {

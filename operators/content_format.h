@@ -101,9 +101,6 @@ constexpr size_t kValueDigestBytes = 16;
 std::string Sha256(std::string_view data);  // 32 raw bytes
 void Sha256(std::string_view data, char out[32]);
 
-std::string EncodeProjectSegment(std::string_view project);
-bool DecodeProjectSegment(std::string_view segment, std::string* project);
-
 void EncodeChunkLocation(const ChunkLocation& c, std::string* out);
 bool DecodeChunkLocation(std::string_view* in, ChunkLocation* out);
 

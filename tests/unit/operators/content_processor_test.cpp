@@ -582,21 +582,5 @@ TEST(ContentAttributes, ContractListAndSizeThreshold) {
   EXPECT_TRUE(IsContentAttribute("http.url", 1025, o));
 }
 
-TEST(ContentFormatNames, ProjectSegmentsAreSafeAndReversible) {
-  for (std::string p : {"default", "team/a b", "..", ".", "", "ü%x", "a.b-c_d"}) {
-    std::string seg = EncodeProjectSegment(p);
-    EXPECT_EQ(seg.find('/'), std::string::npos) << p;
-    EXPECT_NE(seg, "..");
-    EXPECT_NE(seg, ".");
-    EXPECT_FALSE(seg.empty());
-    std::string back;
-    ASSERT_TRUE(DecodeProjectSegment(seg, &back));
-    EXPECT_EQ(back, p);
-  }
-  std::string back;
-  EXPECT_FALSE(DecodeProjectSegment("bad%4", &back));
-  EXPECT_FALSE(DecodeProjectSegment("bad%zz", &back));
-}
-
 }  // namespace
 }  // namespace spanpipe::content
