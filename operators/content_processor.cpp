@@ -453,19 +453,16 @@ Status ContentProcessor::Merge() {
         }
       }
       if (levels_.size() <= level + 1) levels_.emplace_back();
-      uint64_t j = 0;
-      {
-        // The run's number: level L+1 runs are numbered from 0 in order of their first entry.
-        static_assert(kFanout == 16);
-        uint64_t first = 0, num = 0, off = 0, len = 0;
-        std::string_view k = levels_[level][0].key;
-        size_t slash = k.rfind('/');
-        if (slash == std::string_view::npos ||
-            !ParseLocatedKey(k.substr(slash + 1), "", &first, &off, &len))
-          return Status::Internal("bad index key " + std::string(k));
-        (void)num;
-        j = first / kFanout;
-      }
+      // The run's number: that of its first entry / 16 (entries of a level are merged in order,
+      // 16 at a time, so the first live entry's number is a multiple of 16).
+      static_assert(kFanout == 16);
+      uint64_t first = 0, off = 0, len = 0;
+      std::string_view k = levels_[level][0].key;
+      size_t slash = k.rfind('/');
+      if (slash == std::string_view::npos ||
+          !ParseLocatedKey(k.substr(slash + 1), "", &first, &off, &len))
+        return Status::Internal("bad index key " + std::string(k));
+      uint64_t j = first / kFanout;
       SPANPIPE_RETURN_IF_ERROR(
           WriteRun(static_cast<int>(level) + 1, j, std::move(entries), segments));
       levels_[level].erase(levels_[level].begin(),
