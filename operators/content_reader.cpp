@@ -139,21 +139,37 @@ Status FindTrace(PackSink* store, const ListFn& list, std::string_view trace_id,
   Status status;
   for (const auto& wkey : writers) {
     std::string w = wkey.substr(wkey.rfind('/') + 1);
-    // 1. Live index runs, from the top level down: the top level's runs are all live; below it,
-    //    run j of level L+1 covers runs 16j..16j+15 of level L.
+    // 1. Find the top level, going up: level L+1 can only exist once level L's first group of 16
+    //    is full, so group 0 of each level is listed until one is not full (that one is the top,
+    //    and its group 0 holds all its runs). Then, going down, the live runs of each level: run j
+    //    of level L+1 covers runs 16j..16j+15 of level L.
+    auto prefix = [&](int level) {
+      char b[64];
+      std::snprintf(b, sizeof b, "tindex/%s/%x/", w.c_str(), level);
+      return std::string(b);
+    };
+    std::vector<std::vector<std::string>> group0(1);  // [level] -> keys of its group 0
+    int top = 0;
+    for (int level = 1; level <= kMaxLevel; ++level) {
+      std::vector<std::string> keys;
+      SPANPIPE_RETURN_IF_ERROR(list(prefix(level) + Group(0), &keys));
+      group0.push_back(std::move(keys));
+      if (group0.back().size() < kFanout) break;
+      top = level;
+    }
+    top = std::max(top, static_cast<int>(group0.size()) - 1);
     std::vector<std::string> runs;
     uint64_t next = 0;  // number of runs of the level above
-    bool top_found = false;
-    for (int level = kMaxLevel; level >= 1; --level) {
-      char prefix[64];
-      std::snprintf(prefix, sizeof prefix, "tindex/%s/%x/", w.c_str(), level);
+    for (int level = top; level >= 1; --level) {
       std::vector<std::string> keys;
-      if (!top_found) {
-        SPANPIPE_RETURN_IF_ERROR(list(prefix, &keys));
-        if (keys.empty()) continue;
-        top_found = true;
+      if (next == 0) {
+        // Nothing above covers this level (the top, or a merge not written yet): group 0 is
+        // listed already; further groups only if it is full.
+        keys = group0[level];
+        if (keys.size() >= kFanout)
+          SPANPIPE_RETURN_IF_ERROR(ListGroups(list, prefix(level), 1, &keys));
       } else {
-        SPANPIPE_RETURN_IF_ERROR(ListGroups(list, prefix, next, &keys));
+        SPANPIPE_RETURN_IF_ERROR(ListGroups(list, prefix(level), next, &keys));
       }
       SPANPIPE_RETURN_IF_ERROR(LastNumber(keys, &next));
       runs.insert(runs.end(), keys.begin(), keys.end());

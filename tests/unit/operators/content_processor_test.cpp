@@ -47,6 +47,7 @@ class ContentProcessorTest : public ::testing::Test {
 
   ListFn List() {
     return [this](std::string_view prefix, std::vector<std::string>* keys) {
+      ++lists_;
       return store_->List(prefix, keys);
     };
   }
@@ -57,6 +58,7 @@ class ContentProcessorTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  uint64_t lists_ = 0;  // List calls made through List()
   std::unique_ptr<FileObjectStore> store_;
   std::unique_ptr<state::StateDb> db_;
 };
@@ -440,15 +442,19 @@ TEST_F(ContentProcessorTest, IndexRunsFindEveryTraceAfterManyFlushes) {
   }
   EXPECT_EQ(level1, 18u);  // 300 / 16
   EXPECT_EQ(level2, 1u);   // 18 / 16
-  uint64_t max_gets = 0;
+  uint64_t max_gets = 0, max_lists = 0;
   for (const auto& e : c.traces) {
     std::vector<ContentValue> got;
-    uint64_t before = store_->gets();
+    uint64_t before = store_->gets(), lists_before = lists_;
     Status s = Read(e.project, e.trace_hex, &got);
     ASSERT_TRUE(s.ok()) << s.message();
     ExpectTraceMatches(e, got);
     max_gets = std::max(max_gets, store_->gets() - before);
+    max_lists = std::max(max_lists, lists_ - lists_before);
   }
+  // writers/; group 0 of levels 1 (full) and 2 (one run: the top); level 1's live group; the live
+  // segments' group.
+  EXPECT_EQ(max_lists, 5u);
   // Live: 1 level-2 run, 2 level-1 runs, 12 segments: footers + blocks + tables + data, not
   // one GET per segment ever written.
   EXPECT_LT(max_gets, 40u);
