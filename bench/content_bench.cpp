@@ -1,10 +1,11 @@
 // Content store: stored bytes, de-duplication, compression and object-store requests of the real
-// ContentProcessor (RocksDB index, zstd frames in packs, manifests) on the demo corpus
-// (topology/demo_traffic: multi-turn conversations re-sending their history each turn, shared
-// system prompts, four attribute dialects), for several chunkings, next to the reference design of
-// issue 5 (newline chunks, one gzip object per chunk, a HEAD and a PUT per chunk) computed on the
-// same values in the same run; and the content path's throughput next to plain zstd -1 of the same
-// bytes in this process.
+// ContentProcessor (RocksDB index, zstd frames in packs, segments with the flushes' manifests,
+// index runs) on the demo corpus (topology/demo_traffic: multi-turn conversations re-sending their
+// history each turn, shared system prompts, four attribute dialects) or a long-context chat corpus,
+// for several chunkings, frame sizes, zstd levels and with or without a dictionary, next to the
+// reference design of issue 5 (newline chunks, one gzip object per chunk, a HEAD and a PUT per
+// chunk) computed on the same values in the same run; and the content path's throughput next to
+// plain zstd -1 of the same bytes in this process.
 //
 // A plain main (no Google Benchmark loop): every configuration runs once over the same corpus.
 //   content_bench [--corpus demo|long] [--turns N] [--seed S] [--flush-spans N] [--csv]
@@ -66,45 +67,35 @@ class CountingSink : public PackSink {
   Status Put(std::string_view key, std::string_view bytes) override {
     auto t0 = Clock::now();
     ++puts;
-    if (key.substr(0, 6) == "packs/") {
+    if (key.substr(0, 6) == "packs/" || key.substr(0, 5) == "segs/") {
       ++packs;
       pack_bytes += bytes.size();
-      std::vector<content::PackIndexEntry> index;
+      std::vector<content::PackFrameInfo> index;
       Status s = content::DecodePackIndex(bytes, &index);
       if (!s.ok()) return s;
+      uint64_t frames = 0;
       for (const auto& e : index) {
-        frame_bytes += e.stored_len;
+        frames += e.stored_len;
         unique_raw += e.raw_len;
       }
-      if (what_if) {
-        for (const auto& e : index) {
-          std::string raw(e.raw_len, '\0');
-          ZSTD_decompress(raw.data(), raw.size(), bytes.data() + e.offset, e.stored_len);
-          unique_chunks.push_back(std::move(raw));
-        }
-      }
+      frame_bytes += frames;
+      // Segments carry the flush's manifest frames and trace table; with the pack index they
+      // are the "manifest" share.
+      manifest_bytes += bytes.size() - frames;
     } else {
       ++manifests;
       manifest_bytes += bytes.size();
-      if (what_if) {
-        std::string z(ZSTD_compressBound(bytes.size()), '\0');
-        manifest_zstd_bytes += ZSTD_compress(z.data(), z.size(), bytes.data(), bytes.size(), 3);
-      }
+      other_bytes += bytes.size();
     }
     own_time += Clock::now() - t0;
     return Status::OK();
   }
-  // What-if measurements (not part of the store): manifests compressed with zstd -3, and the raw
-  // unique chunks kept to try dictionaries on.
-  bool what_if = false;
-  uint64_t manifest_zstd_bytes = 0;
-  std::vector<std::string> unique_chunks;
   Status Get(std::string_view, std::string*) override { return Status::NotSupported("bench"); }
   Status GetRange(std::string_view, uint64_t, uint64_t, std::string*) override {
     return Status::NotSupported("bench");
   }
   uint64_t puts = 0, packs = 0, manifests = 0;
-  uint64_t pack_bytes = 0, manifest_bytes = 0, frame_bytes = 0, unique_raw = 0;
+  uint64_t pack_bytes = 0, manifest_bytes = 0, frame_bytes = 0, unique_raw = 0, other_bytes = 0;
   Clock::duration own_time{};
 };
 
@@ -215,14 +206,11 @@ struct Result {
   uint64_t frame_bytes = 0, stored = 0, manifest_bytes = 0;
   uint64_t puts = 0, heads = 0, packs = 0, manifests = 0;
   double seconds = 0;
-  uint64_t manifest_zstd_bytes = 0;
-  std::vector<std::string> unique_chunk_data;  // what-if runs only
 };
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-Result RunProcessor(const Args& a, const std::string& name, content::ContentOptions co,
-                    bool what_if = false) {
+Result RunProcessor(const Args& a, const std::string& name, content::ContentOptions co) {
   namespace fs = std::filesystem;
   fs::path dir =
       fs::temp_directory_path() / ("spanpipe_content_bench_" + std::to_string(::getpid()));
@@ -238,7 +226,6 @@ Result RunProcessor(const Args& a, const std::string& name, content::ContentOpti
     std::exit(1);
   }
   CountingSink sink;
-  sink.what_if = what_if;
   content::ContentProcessor p(db->store("content"), &sink, co);
   std::vector<content::ContentRef> refs;
   Clock::duration busy{};
@@ -277,14 +264,12 @@ Result RunProcessor(const Args& a, const std::string& name, content::ContentOpti
   r.unique_chunks = st.new_chunks;
   r.unique_raw = sink.unique_raw;
   r.frame_bytes = sink.frame_bytes;
-  r.stored = sink.pack_bytes + sink.manifest_bytes;
+  r.stored = sink.pack_bytes + sink.other_bytes;
   r.manifest_bytes = sink.manifest_bytes;
   r.puts = sink.puts;
   r.packs = sink.packs;
   r.manifests = sink.manifests;
   r.seconds = std::chrono::duration<double>(busy - sink.own_time).count();
-  r.manifest_zstd_bytes = sink.manifest_zstd_bytes;
-  r.unique_chunk_data = std::move(sink.unique_chunks);
   db.reset();
   fs::remove_all(dir);
   return r;
@@ -395,39 +380,6 @@ void ZstdBaseline(const std::vector<std::string>& values, double* per_value_mbs,
   *stream_mbs = raw / kMiB / s2;
 }
 
-// Frames compressed with a zstd dictionary trained on the first `train_bytes` of unique chunks
-// (the training chunks themselves count as compressed without it, the dictionary as stored).
-uint64_t DictionaryFrames(const std::vector<std::string>& chunks, size_t train_bytes,
-                          size_t dict_bytes, int level, size_t* dict_size) {
-  std::string samples;
-  std::vector<size_t> sizes;
-  size_t i = 0;
-  for (; i < chunks.size() && samples.size() < train_bytes; ++i) {
-    samples += chunks[i];
-    sizes.push_back(chunks[i].size());
-  }
-  std::string dict(dict_bytes, '\0');
-  size_t d = ZDICT_trainFromBuffer(dict.data(), dict.size(), samples.data(), sizes.data(),
-                                   static_cast<unsigned>(sizes.size()));
-  if (ZDICT_isError(d)) return 0;
-  dict.resize(d);
-  *dict_size = d;
-  ZSTD_CDict* cdict = ZSTD_createCDict(dict.data(), dict.size(), level);
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  std::string out;
-  uint64_t total = d;
-  for (size_t j = 0; j < chunks.size(); ++j) {
-    out.resize(ZSTD_compressBound(chunks[j].size()));
-    total += j < i ? ZSTD_compressCCtx(cctx, out.data(), out.size(), chunks[j].data(),
-                                       chunks[j].size(), level)
-                   : ZSTD_compress_usingCDict(cctx, out.data(), out.size(), chunks[j].data(),
-                                              chunks[j].size(), cdict);
-  }
-  ZSTD_freeCCtx(cctx);
-  ZSTD_freeCDict(cdict);
-  return total;
-}
-
 void Print(const Result& r, bool csv) {
   double ratio = static_cast<double>(r.raw) / static_cast<double>(std::max<uint64_t>(r.stored, 1));
   double dedup =
@@ -512,29 +464,49 @@ int main(int argc, char** argv) {
     content::ChunkAlgorithm algo;
     size_t min, avg, max;
     int level;
+    size_t frame_kib;
+    bool dict;
   };
   using content::ChunkAlgorithm;
   const std::vector<Variant> configs = {
-      {"fastcdc 2K/8K/64K zstd-1 (default)", ChunkAlgorithm::kFastCdc, 2048, 8192, 65536, 1},
-      {"fastcdc 2K/8K/64K zstd-3", ChunkAlgorithm::kFastCdc, 2048, 8192, 65536, 3},
-      {"fastcdc 512/2K/16K zstd-1", ChunkAlgorithm::kFastCdc, 512, 2048, 16384, 1},
-      {"fastcdc 256/1K/8K zstd-1", ChunkAlgorithm::kFastCdc, 256, 1024, 8192, 1},
-      {"fixed 8K zstd-1", ChunkAlgorithm::kFixed, 8192, 8192, 8192, 1},
-      {"fixed 2K zstd-1", ChunkAlgorithm::kFixed, 2048, 2048, 2048, 1},
-      {"newline zstd-1 (packed)", ChunkAlgorithm::kNewline, 1, 1, 65536, 1},
+      {"fastcdc 64/256/4K zstd-3 128K frames (default)", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 3,
+       128, false},
+      {"fastcdc 64/256/4K zstd-3 128K frames + dict", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 3,
+       128, true},
+      {"fastcdc 64/256/4K zstd-1 128K frames", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 1, 128,
+       false},
+      {"fastcdc 64/256/4K zstd-3 32K frames", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 3, 32,
+       false},
+      {"fastcdc 64/256/4K zstd-3 32K frames + dict", ChunkAlgorithm::kFastCdc, 64, 256, 4096, 3, 32,
+       true},
+      {"fastcdc 128/512/8K zstd-3 128K frames", ChunkAlgorithm::kFastCdc, 128, 512, 8192, 3, 128,
+       false},
+      {"fastcdc 256/1K/16K zstd-3 128K frames", ChunkAlgorithm::kFastCdc, 256, 1024, 16384, 3, 128,
+       false},
+      {"fastcdc 2K/8K/64K zstd-3 128K frames", ChunkAlgorithm::kFastCdc, 2048, 8192, 65536, 3, 128,
+       false},
+      {"fixed 256 zstd-3 128K frames", ChunkAlgorithm::kFixed, 256, 256, 256, 3, 128, false},
+      {"newline zstd-3 128K frames", ChunkAlgorithm::kNewline, 1, 1, 4096, 3, 128, false},
   };
   Result fastcdc_default;
+  // CONTENT_BENCH_ONLY=text: run the default and the configurations whose name contains text.
+  const char* only = std::getenv("CONTENT_BENCH_ONLY");
   for (const auto& c : configs) {
+    if (only && c.name.find(only) == std::string::npos && !fastcdc_default.name.empty()) continue;
     content::ContentOptions co;
     co.chunk_algorithm = c.algo;
     co.min_chunk = c.min;
     co.avg_chunk = c.avg;
     co.max_chunk = c.max;
     co.zstd_level = c.level;
-    Result r = RunProcessor(a, c.name, co, /*what_if=*/fastcdc_default.name.empty());
+    co.frame_target_bytes = c.frame_kib << 10;
+    co.train_dictionary = c.dict;
+    Result r = RunProcessor(a, c.name, co);
     if (fastcdc_default.name.empty()) fastcdc_default = r;
     Print(r, a.csv);
   }
+  // CONTENT_BENCH_PROCESSOR_ONLY: stop here (for profiling the content path alone).
+  if (std::getenv("CONTENT_BENCH_PROCESSOR_ONLY")) return 0;
   Result ref = RunReference(values);
   Print(ref, a.csv);
   // Its chunk lists must live somewhere too (in the span records): 32 B per chunk reference.
@@ -543,23 +515,6 @@ int main(int argc, char** argv) {
   ref_lists.manifest_bytes = 32 * ref.chunks;
   ref_lists.stored += ref_lists.manifest_bytes;
   Print(ref_lists, a.csv);
-
-  // What if (format changes not made, docs/content-store.md): manifests zstd-compressed; frames
-  // compressed with a dictionary trained on the first 1 MiB of unique chunks.
-  {
-    const Result& d = fastcdc_default;
-    uint64_t pack_overhead = d.stored - d.manifest_bytes - d.frame_bytes;
-    size_t dict_size = 0;
-    uint64_t dict_frames = DictionaryFrames(d.unique_chunk_data, 1 << 20, 112640, 1, &dict_size);
-    uint64_t with_both = dict_frames + pack_overhead + d.manifest_zstd_bytes;
-    std::printf(
-        "\nwhat-if on the default configuration: manifests %.2f MiB -> %.2f MiB with zstd -3; "
-        "frames %.2f MiB -> %.2f MiB with a %zu-byte dictionary (zstd -1); stored %.2f MiB "
-        "-> %.2f MiB = %.1fx\n",
-        d.manifest_bytes / kMiB, d.manifest_zstd_bytes / kMiB, d.frame_bytes / kMiB,
-        dict_frames / kMiB, dict_size, d.stored / kMiB, with_both / kMiB,
-        static_cast<double>(d.raw) / static_cast<double>(std::max<uint64_t>(with_both, 1)));
-  }
 
   double per_value_mbs = 0, stream_mbs = 0;
   uint64_t stream_bytes = 0;

@@ -1,10 +1,14 @@
-// libFuzzer target: the content store's readers (docs/content-store.md). The first byte picks one:
-//   0  manifest object (DecodeManifestObject; a decoded manifest must re-encode to the same values)
-//   1  pack index (DecodePackIndex; every entry must lie inside the pack's chunk area)
-//   2  project path segment and chunk reference (DecodeProjectSegment, DecodeChunkLocation)
-//   3  ReadTraceContent over an in-memory store: varint n | manifest object (n bytes) | pack bytes
+// libFuzzer target: the content store's readers (docs/content-store.md, format version 2). The
+// first byte picks one:
+//   0  manifest frame (DecodeManifestFrameRaw; a decoded frame must re-encode to the same bytes)
+//   1  pack index (DecodePackIndex; every frame must lie inside the pack's data area)
+//   2  chunk location and located key names
+//   3  trace table and index run footer (sorted entries; re-encode round trip); DecompressFrame
+//   4  ReadTraceContent over an in-memory store holding one writer, one segment and one pack:
+//      varint tt_offset | varint tt_len | varint n | segment (n bytes) | pack bytes
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,76 +23,70 @@ namespace {
 
 using namespace spanpipe;
 
-// One manifest object and one pack: every "packs/*" key reads the same pack, as a real store would
-// (the range must lie inside the object).
 class MemoryStore : public PackSink {
  public:
-  std::string manifest_key, manifest, pack;
+  std::map<std::string, std::string, std::less<>> objects;
   Status Put(std::string_view, std::string_view) override {
     return Status::NotSupported("read only");
   }
   Status Get(std::string_view key, std::string* bytes) override {
-    if (key != manifest_key) return Status::NotFound(std::string(key));
-    *bytes = manifest;
+    auto it = objects.find(key);
+    if (it == objects.end()) return Status::NotFound(std::string(key));
+    *bytes = it->second;
     return Status::OK();
   }
   Status GetRange(std::string_view key, uint64_t offset, uint64_t length,
                   std::string* bytes) override {
-    if (key.substr(0, 6) != "packs/") return Status::NotFound(std::string(key));
-    if (offset > pack.size() || length > pack.size() - offset)
+    auto it = objects.find(key);
+    if (it == objects.end()) return Status::NotFound(std::string(key));
+    if (offset > it->second.size() || length > it->second.size() - offset)
       return Status::Corruption("short object");
-    bytes->assign(pack, offset, length);
+    bytes->assign(it->second, offset, length);
+    return Status::OK();
+  }
+  Status List(std::string_view prefix, std::vector<std::string>* keys) {
+    keys->clear();
+    for (const auto& [k, v] : objects)
+      if (k.compare(0, prefix.size(), prefix) == 0) keys->push_back(k);
     return Status::OK();
   }
 };
-
-bool SameManifests(const std::vector<content::ValueManifest>& a,
-                   const std::vector<content::ValueManifest>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].span_id != b[i].span_id || a[i].key != b[i].key || a[i].raw_len != b[i].raw_len ||
-        a[i].chunks.size() != b[i].chunks.size())
-      return false;
-    for (size_t c = 0; c < a[i].chunks.size(); ++c) {
-      const auto &x = a[i].chunks[c], &y = b[i].chunks[c];
-      if (x.hash != y.hash || x.pack_id != y.pack_id || x.offset != y.offset ||
-          x.stored_len != y.stored_len || x.raw_len != y.raw_len)
-        return false;
-    }
-  }
-  return true;
-}
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0: {
-      std::vector<content::ValueManifest> values, again;
-      if (!content::DecodeManifestObject(in, &values).ok()) return 0;
-      for (const auto& v : values) {
-        SPANPIPE_FUZZ_CHECK(v.span_id.size() == 8);
-        uint64_t sum = 0;
-        for (const auto& c : v.chunks) {
-          SPANPIPE_FUZZ_CHECK(c.hash.size() == 32);
-          sum += c.raw_len;
+      content::ManifestFrame m, again;
+      if (!content::DecodeManifestFrameRaw(in, &m).ok()) return 0;
+      for (const auto& f : m.frames) SPANPIPE_FUZZ_CHECK(f.pack < m.packs.size());
+      for (const auto& t : m.traces) {
+        SPANPIPE_FUZZ_CHECK(t.trace_id.size() == 16);
+        for (const auto& v : t.values) {
+          SPANPIPE_FUZZ_CHECK(v.span_id.size() == 8 &&
+                              v.sha256.size() == content::kValueDigestBytes);
+          uint64_t sum = 0;
+          for (const auto& e : v.extents) {
+            SPANPIPE_FUZZ_CHECK(e.frame < m.frames.size());
+            sum += e.len;
+          }
+          SPANPIPE_FUZZ_CHECK(sum == v.raw_len);
         }
-        SPANPIPE_FUZZ_CHECK(sum == v.raw_len);
       }
-      std::string enc;
-      content::EncodeManifestObject(values, &enc);
-      SPANPIPE_FUZZ_CHECK(content::DecodeManifestObject(enc, &again).ok());
-      SPANPIPE_FUZZ_CHECK(SameManifests(values, again));
+      std::string enc, enc2;
+      content::EncodeManifestFrameRaw(m, &enc);
+      SPANPIPE_FUZZ_CHECK(content::DecodeManifestFrameRaw(enc, &again).ok());
+      content::EncodeManifestFrameRaw(again, &enc2);
+      SPANPIPE_FUZZ_CHECK(enc == enc2);
       break;
     }
     case 1: {
-      std::vector<content::PackIndexEntry> index;
+      std::vector<content::PackFrameInfo> index;
       if (!content::DecodePackIndex(in, &index).ok()) return 0;
       unsigned h = 0;
       for (const auto& e : index) {
-        SPANPIPE_FUZZ_CHECK(e.hash.size() == 32);
         SPANPIPE_FUZZ_CHECK(e.offset >= 5 && e.offset <= in.size() &&
                             e.stored_len <= in.size() - e.offset);
         h += fuzz::Touch(in.substr(e.offset, e.stored_len));
@@ -97,16 +95,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 2: {
-      std::string project, back;
-      if (content::DecodeProjectSegment(in, &project)) {
-        SPANPIPE_FUZZ_CHECK(
-            content::DecodeProjectSegment(content::EncodeProjectSegment(project), &back));
-        SPANPIPE_FUZZ_CHECK(back == project);
-      }
-      std::string seg = content::EncodeProjectSegment(in);
-      SPANPIPE_FUZZ_CHECK(seg.find('/') == std::string::npos && seg != "." && seg != ".." &&
-                          !seg.empty());
-      SPANPIPE_FUZZ_CHECK(content::DecodeProjectSegment(seg, &back) && back == in);
       std::string_view rest = in;
       content::ChunkLocation loc;
       if (content::DecodeChunkLocation(&rest, &loc)) {
@@ -115,30 +103,55 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::string_view e = enc;
         content::ChunkLocation again;
         SPANPIPE_FUZZ_CHECK(content::DecodeChunkLocation(&e, &again) && e.empty());
-        SPANPIPE_FUZZ_CHECK(again.hash == loc.hash && again.pack_id == loc.pack_id &&
-                            again.offset == loc.offset && again.stored_len == loc.stored_len &&
-                            again.raw_len == loc.raw_len);
+        SPANPIPE_FUZZ_CHECK(
+            again.pack_key == loc.pack_key && again.frame_offset == loc.frame_offset &&
+            again.frame_len == loc.frame_len && again.offset == loc.offset && again.len == loc.len);
       }
+      uint64_t n, off, len;
+      if (content::ParseLocatedKey(in, "", &n, &off, &len))
+        SPANPIPE_FUZZ_CHECK(off <= UINT64_MAX - len);
       break;
     }
     case 3: {
-      uint64_t n;
-      if (!GetVarint64(&in, &n) || n > in.size()) return 0;
-      static MemoryStore store;
-      store.manifest_key = content::ManifestPrefix("p", "0102") + "0";
-      store.manifest.assign(in.substr(0, n));
-      store.pack.assign(in.substr(n));
-      auto list = [](std::string_view prefix, std::vector<std::string>* keys) {
-        keys->assign({std::string(prefix) + "0"});
-        return Status::OK();
+      std::vector<content::TraceIndexEntry> table, again;
+      if (content::DecodeTraceTableRaw(in, &table).ok()) {
+        for (size_t i = 1; i < table.size(); ++i)
+          SPANPIPE_FUZZ_CHECK(!content::TraceIndexLess(table[i], table[i - 1]));
+        std::string enc;
+        content::EncodeTraceTableRaw(table, &enc);
+        SPANPIPE_FUZZ_CHECK(content::DecodeTraceTableRaw(enc, &again).ok() &&
+                            again.size() == table.size());
+      }
+      content::RunFooter f;
+      if (content::DecodeRunFooterRaw(in, &f).ok()) {
+        std::string enc;
+        content::EncodeRunFooterRaw(f, &enc);
+        content::RunFooter g;
+        SPANPIPE_FUZZ_CHECK(content::DecodeRunFooterRaw(enc, &g).ok() &&
+                            g.blocks.size() == f.blocks.size());
+      }
+      std::string out;
+      if (content::DecompressFrame(in, 1 << 20, &out).ok())
+        SPANPIPE_FUZZ_CHECK(out.size() <= (1u << 20));
+      break;
+    }
+    case 4: {
+      uint64_t tt_off, tt_len, n;
+      if (!GetVarint64(&in, &tt_off) || !GetVarint64(&in, &tt_len) || !GetVarint64(&in, &n) ||
+          n > in.size() || tt_off > (uint64_t{1} << 40) || tt_len > (uint64_t{1} << 40))
+        return 0;
+      MemoryStore store;
+      store.objects["writers/0000000000000001"] = "";
+      store.objects[content::SegmentKey(1, 0, tt_off, tt_len)] = std::string(in.substr(0, n));
+      store.objects["packs/p"] = std::string(in.substr(n));
+      auto list = [&](std::string_view prefix, std::vector<std::string>* keys) {
+        return store.List(prefix, keys);
       };
       std::vector<content::ContentValue> values;
-      Status s = content::ReadTraceContent(&store, list, "p", "0102", "", &values);
-      if (s.ok()) {
-        std::vector<content::ValueManifest> manifest;
-        SPANPIPE_FUZZ_CHECK(content::DecodeManifestObject(store.manifest, &manifest).ok());
-        SPANPIPE_FUZZ_CHECK(values.size() <= manifest.size());
-      }
+      Status s = content::ReadTraceContent(&store, list, nullptr,
+                                           "0102030405060708090a0b0c0d0e0f10", "", &values);
+      if (s.ok())
+        for (const auto& v : values) SPANPIPE_FUZZ_CHECK(v.trace_id_hex.size() == 32);
       break;
     }
   }

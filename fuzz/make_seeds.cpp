@@ -36,12 +36,6 @@ void Write(const fs::path& dir, const std::string& name, const std::string& byte
   std::ofstream(dir / name, std::ios::binary) << bytes;
 }
 
-std::string Compress(const std::string& raw) {
-  std::string frame(ZSTD_compressBound(raw.size()), '\0');
-  frame.resize(ZSTD_compress(frame.data(), frame.size(), raw.data(), raw.size(), 1));
-  return frame;
-}
-
 // The AnyValue shapes and key styles the fixtures lack.
 const char* kHandWritten[] = {
     R"({"resource_spans":[{"resource":{"attributes":[{"key":"service.name","value":{"string_value":"svc"}}]},
@@ -106,43 +100,72 @@ int main(int argc, char** argv) {
       Write(protobuf ? proto_dir : json_dir, "demo-" + std::to_string(i++), m.payload);
   }
 
-  // Content store: a pack of three chunks and a manifest that reads them back (two values).
-  std::vector<std::string> raws = {"hello world", std::string(3000, 'a') + "tail",
-                                   "{\"role\":\"user\"}"};
+  // Content store (format 2): a pack with one data frame, a segment with one data frame, a
+  // manifest frame reading values out of both, and the segment's trace table.
+  std::string a = "hello world" + std::string(3000, 'a') + "tail", b = "{\"role\":\"user\"}";
   content::PackBuilder pb;
-  std::vector<content::ChunkLocation> locs;
-  for (const auto& r : raws) {
-    std::string frame = Compress(r);
-    content::ChunkLocation c;
-    c.hash = content::Sha256(r);
-    c.pack_id = "0000000000000001";
-    c.stored_len = static_cast<uint32_t>(frame.size());
-    c.raw_len = static_cast<uint32_t>(r.size());
-    c.offset = pb.Add(c.hash, frame, c.raw_len);
-    locs.push_back(c);
-  }
+  uint64_t pack_frame_off = pb.AddFrame(content::CompressFrame(a, 1), a.size(), {11, 3004});
   std::string pack = pb.Finish();
-  std::vector<content::ValueManifest> values(2);
-  values[0].span_id = std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8);
-  values[0].key = "gen_ai.prompt";
-  values[0].chunks = {locs[0], locs[1]};
-  values[0].raw_len = locs[0].raw_len + locs[1].raw_len;
-  values[1].span_id = std::string("\x11\x12\x13\x14\x15\x16\x17\x18", 8);
-  values[1].key = "event[0].body";
-  values[1].chunks = {locs[2]};
-  values[1].raw_len = locs[2].raw_len;
+  std::string pack_frame = content::CompressFrame(a, 1);
+  content::PackBuilder sb;
+  std::string seg_frame = content::CompressFrame(b, 1);
+  uint64_t seg_frame_off = sb.AddFrame(seg_frame, b.size(), {static_cast<uint32_t>(b.size())});
+  content::ManifestFrame mf;
+  mf.packs = {"packs/p", ""};
+  mf.frames = {{0, pack_frame_off, static_cast<uint32_t>(pack_frame.size())},
+               {1, seg_frame_off, static_cast<uint32_t>(seg_frame.size())}};
+  content::TraceManifest tm;
+  std::string trace_id;
+  for (int i = 1; i <= 16; ++i) trace_id.push_back(static_cast<char>(i));
+  tm.trace_id = trace_id;
+  tm.project = "default";
+  content::ValueManifest v1;
+  v1.span_id = std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+  v1.key = "gen_ai.prompt";
+  v1.raw_len = a.size() + b.size();
+  v1.sha256 = content::Sha256(a + b);
+  v1.extents = {{0, 0, static_cast<uint32_t>(a.size())}, {1, 0, static_cast<uint32_t>(b.size())}};
+  content::ValueManifest v2;
+  v2.span_id = std::string("\x11\x12\x13\x14\x15\x16\x17\x18", 8);
+  v2.key = "event[0].body";
+  v2.raw_len = 5;
+  v2.sha256 = content::Sha256("hello");
+  v2.extents = {{0, 0, 5}};
+  tm.values = {v1, v2};
+  mf.traces = {tm};
   std::string manifest;
-  content::EncodeManifestObject(values, &manifest);
+  content::EncodeManifestFrameRaw(mf, &manifest);
+  std::string mz = content::CompressFrame(manifest, 3);
+  uint64_t mf_off = sb.AddBytes(mz);
+  std::vector<content::TraceIndexEntry> table = {
+      {trace_id, "default", 0, mf_off, static_cast<uint32_t>(mz.size())}};
+  std::string tt;
+  content::EncodeTraceTableRaw(table, &tt);
+  std::string tz = content::CompressFrame(tt, 3);
+  uint64_t tt_off = sb.AddBytes(tz);
+  std::string segment = sb.Finish();
+  content::RunFooter footer;
+  footer.segments = {"segs/x"};
+  footer.blocks.push_back({trace_id, "default", 0, 100});
+  std::string footer_raw;
+  content::EncodeRunFooterRaw(footer, &footer_raw);
   std::string loc;
-  content::EncodeChunkLocation(locs[1], &loc);
+  content::EncodeChunkLocation(
+      {"packs/p", pack_frame_off, static_cast<uint32_t>(pack_frame.size()), 11, 3004}, &loc);
   Write(content_dir, "manifest", std::string(1, '\0') + manifest);
-  Write(content_dir, "manifest-empty", std::string(1, '\0') + "SPMF\x01" + std::string(1, '\0'));
+  Write(content_dir, "manifest-empty", std::string(1, '\0') + "SPM2" + std::string(2, '\0'));
   Write(content_dir, "pack", std::string(1, '\1') + pack);
-  Write(content_dir, "segment", std::string(1, '\2') + "my%2Fproject.x");
+  Write(content_dir, "segment-pack", std::string(1, '\1') + segment);
   Write(content_dir, "chunk-location", std::string(1, '\2') + loc);
-  std::string both(1, '\3');
-  PutVarint64(&both, manifest.size());
-  Write(content_dir, "read", both + manifest + pack);
+  Write(content_dir, "key", std::string(1, '\2') + "00000000000000a1-1f-20");
+  Write(content_dir, "table", std::string(1, '\3') + tt);
+  Write(content_dir, "footer", std::string(1, '\3') + footer_raw);
+  Write(content_dir, "frame", std::string(1, '\3') + mz);
+  std::string read(1, '\4');
+  PutVarint64(&read, tt_off);
+  PutVarint64(&read, tz.size());
+  PutVarint64(&read, segment.size());
+  Write(content_dir, "read", read + segment + pack);
   std::printf("seeds written to %s\n", out.c_str());
   return 0;
 }

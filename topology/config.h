@@ -55,10 +55,10 @@ struct Config {
   struct {
     bool enabled = true;
     std::string store = "file://./data/objects";
-    int64_t min_chunk = 2048;
-    int64_t avg_chunk = 8192;
-    int64_t max_chunk = 65536;
-    int64_t zstd_level = 1;
+    int64_t min_chunk = 64;
+    int64_t avg_chunk = 256;
+    int64_t max_chunk = 4096;
+    int64_t zstd_level = 3;
     int64_t pack_mib = 4;
     int64_t large_string_bytes = 1024;
     bool dictionary = false;

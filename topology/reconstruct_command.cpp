@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <iostream>
-#include <set>
 
 #include "common/hex.h"
 #include "common/json_writer.h"
@@ -66,31 +65,19 @@ int Run(const ReconstructOptions& o) {
     std::cerr << "spanpipe: --span must be a span id in hex (16 characters)\n";
     return 2;
   }
-  std::vector<std::string> projects = {o.project.empty() ? "default" : o.project};
+  // One lookup in the trace index finds the trace under every project; "default" is preferred
+  // when --project is not given and the trace is there too.
+  std::vector<content::ContentValue> all;
+  std::string wanted_project = o.project;
+  s = content::ReadTraceContent(store.get(), list, o.project.empty() ? nullptr : &wanted_project,
+                                trace, span, &all);
   std::vector<std::vector<content::ContentValue>> results;
-  auto read = [&](const std::string& project) {
-    std::vector<content::ContentValue> values;
-    Status rs = content::ReadTraceContent(store.get(), list, project, trace, span, &values);
-    if (rs.ok() && !values.empty()) results.push_back(std::move(values));
-    return rs;
-  };
-  s = read(projects[0]);
-  if (s.ok() && results.empty() && o.project.empty()) {
-    // Not in "default": look for the trace under every project. This lists all manifest keys
-    // (slow on a big store); pass --project to avoid it.
-    std::vector<std::string> keys;
-    s = store->List("manifests/", &keys);
-    std::set<std::string> found;
-    for (const auto& k : keys) {
-      size_t a = k.find('/'), b = k.find('/', a + 1), c = k.find('/', b + 1);
-      if (a == std::string::npos || b == std::string::npos || c == std::string::npos) continue;
-      std::string project;
-      if (k.substr(b + 1, c - b - 1) == trace &&
-          content::DecodeProjectSegment(k.substr(a + 1, b - a - 1), &project) &&
-          project != "default")
-        found.insert(project);
-    }
-    for (auto it = found.begin(); s.ok() && it != found.end(); ++it) s = read(*it);
+  if (s.ok()) {
+    std::vector<content::ContentValue> defaults, others;
+    for (auto& v : all) (v.project == "default" ? defaults : others).push_back(std::move(v));
+    if (!defaults.empty() && o.project.empty()) others.clear();
+    results.push_back(std::move(defaults));
+    results.push_back(std::move(others));
   }
   if (!s.ok()) {
     std::cerr << "spanpipe: " << s.message() << "\n";

@@ -985,6 +985,18 @@ class S3ContentTest : public ::testing::Test {
     db_.reset();
     fs::remove_all(dir_);
   }
+  // `spanpipe reconstruct --store s3://bucket/<prefix> --json` (credentials from AWS_*) returns
+  // every value of every trace byte for byte.
+  static void ExpectEveryTraceReconstructs(const std::string& prefix, const Expected& expected) {
+    std::string url = std::string("s3://") + kBucket + "/" + prefix;
+    for (const auto& [trace, values] : expected) {
+      auto r = testutil::Run(
+          {SPANPIPE_BINARY, "reconstruct", "--store", url, "--trace", trace, "--json"},
+          S3Env(S3rver::Get().endpoint()));
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_TRUE(ParseReconstructJson(r.out, trace) == values) << trace;
+    }
+  }
   // Writes spans through the real ContentProcessor into `sink`; flushes every `flush_every` spans.
   Status Write(const std::vector<TestSpan>& spans, PackSink* sink, content::ContentOptions co,
                size_t flush_every) {
@@ -1015,14 +1027,18 @@ TEST_F(S3ContentTest, ProcessorToS3ThenReconstructThenDamage) {
   Expected expected = ExpectedFromJsonl(CorpusJsonl(spans));
   std::string prefix = UniquePrefix("processor");
   ObjectStoreOptions o = S3Options(prefix, S3rver::Get().endpoint());
-  o.multipart_threshold = 32 << 10;
-  o.multipart_part_bytes = 16 << 10;
+  o.multipart_threshold = 12 << 10;
+  o.multipart_part_bytes = 8 << 10;
   auto s3 = OpenS3(o);
   content::ContentOptions co;
-  co.pack_target_bytes = 64 << 10;
+  co.pack_target_bytes = 16 << 10;
+  co.frame_target_bytes = 8 << 10;
   ASSERT_OK(Write(spans, s3.get(), co, 5));
-  std::vector<std::string> packs;
+  // Packs sealed at size and segments (each flush's last pack, with its manifests).
+  std::vector<std::string> packs, segs;
   ASSERT_OK(s3->List("packs/", &packs));
+  ASSERT_OK(s3->List("segs/", &segs));
+  packs.insert(packs.end(), segs.begin(), segs.end());
   ASSERT_GE(packs.size(), 2u);
   size_t big_packs = 0;
   for (const auto& p : packs)
@@ -1041,28 +1057,31 @@ TEST_F(S3ContentTest, ProcessorToS3ThenReconstructThenDamage) {
     EXPECT_TRUE(ParseReconstructJson(r.out, trace) == values) << trace;
   }
 
-  // Corrupt one chunk of one pack (same length, one bit): exit 1 naming the chunk and its pack.
-  std::vector<std::string> manifests;
-  ASSERT_OK(s3->List("manifests/", &manifests));
-  std::string obj;
-  ASSERT_OK(s3->Get(manifests[0], &obj));
-  std::vector<content::ValueManifest> values;
-  ASSERT_TRUE(content::DecodeManifestObject(obj, &values).ok());
-  const content::ChunkLocation* victim = nullptr;
-  for (const auto& v : values)
-    if (!v.chunks.empty()) victim = &v.chunks[0];
-  ASSERT_NE(victim, nullptr);
-  std::string trace = manifests[0].substr(std::string("manifests/default/").size(), 32);
-  std::string file = S3rver::Get().ObjectFile(prefix + "/packs/" + victim->pack_id);
+  // Corrupt one data frame of one pack (same length, one bit): the traces reading it exit 1
+  // naming the frame and its pack.
+  std::string victim = packs[0];
+  std::string file = S3rver::Get().ObjectFile(prefix + "/" + victim);
   std::string bytes = testutil::Slurp(file);
-  ASSERT_GT(bytes.size(), victim->offset + victim->stored_len);
-  bytes[victim->offset + victim->stored_len / 2] ^= 0x10;
+  std::vector<content::PackFrameInfo> index;
+  ASSERT_TRUE(content::DecodePackIndex(bytes, &index).ok());
+  ASSERT_FALSE(index.empty());
+  bytes[index[0].offset + index[0].stored_len / 2] ^= 0x10;
   std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
-  auto r = testutil::Run(
-      {SPANPIPE_BINARY, "reconstruct", "--store", url, "--trace", trace, "--config", cfg});
+  std::string trace;
+  testutil::RunResult r;
+  for (const auto& [t, values] : expected) {
+    r = testutil::Run(
+        {SPANPIPE_BINARY, "reconstruct", "--store", url, "--trace", t, "--config", cfg});
+    if (r.exit_code != 0) {
+      trace = t;
+      break;
+    }
+  }
+  ASSERT_FALSE(trace.empty()) << "no trace reads the corrupted frame";
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find(HexEncode(victim->hash)), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("packs/" + victim->pack_id), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("frame at offset " + std::to_string(index[0].offset) + " of " + victim),
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("corrupt"), std::string::npos) << r.err;
   ExpectNoSecrets(r.err);
 
@@ -1071,7 +1090,7 @@ TEST_F(S3ContentTest, ProcessorToS3ThenReconstructThenDamage) {
   r = testutil::Run(
       {SPANPIPE_BINARY, "reconstruct", "--store", url, "--trace", trace, "--config", cfg});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("packs/" + victim->pack_id), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(victim), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("not found"), std::string::npos) << r.err;
   ExpectNoSecrets(r.err);
 
@@ -1085,6 +1104,24 @@ TEST_F(S3ContentTest, ProcessorToS3ThenReconstructThenDamage) {
                      cfg, "--set", "s3.endpoint=http://127.0.0.1:" + std::to_string(FreePort())});
   EXPECT_EQ(r.exit_code, 1);
   ExpectNoSecrets(r.err);
+}
+
+// Many flushes against S3: segments are merged into index runs (tindex/<writer>/1/...), and
+// `spanpipe reconstruct --store s3://` finds every trace through the runs and the live segments
+// (prefix LISTs of s3rver, range GETs of run footers and blocks), byte for byte.
+TEST_F(S3ContentTest, IndexRunsOnS3FindEveryTrace) {
+  REQUIRE_S3RVER();
+  std::vector<TestSpan> spans = ChatCorpus(3, 6, 31, /*huge=*/false);  // 36 spans, 18 traces
+  Expected expected = ExpectedFromJsonl(CorpusJsonl(spans));
+  std::string prefix = UniquePrefix("runs");
+  auto s3 = OpenS3(S3Options(prefix, S3rver::Get().endpoint()));
+  ASSERT_OK(Write(spans, s3.get(), {}, 1));  // a segment per span
+  std::vector<std::string> segs, runs;
+  ASSERT_OK(s3->List("segs/", &segs));
+  ASSERT_OK(s3->List("tindex/", &runs));
+  EXPECT_EQ(segs.size(), spans.size());
+  EXPECT_EQ(runs.size(), spans.size() / 16);
+  ExpectEveryTraceReconstructs(prefix, expected);
 }
 
 // The S3 endpoint fails mid-run (5xx on packs, then on manifests, then refused connections): Flush
@@ -1118,21 +1155,14 @@ TEST_F(S3ContentTest, OutagesMidRunLoseNothing) {
   for (int i = 0; i < 5 && !s.ok(); ++i) s = p.Flush();
   ASSERT_TRUE(s.ok()) << s.ToString();
   ASSERT_OK(db_->Commit());
-  // Manifests fail after their packs went up.
+  // Segments (the flush's manifests) fail after their packs went up.
   ASSERT_TRUE(feed(half, spans.size()).ok());
-  proxy.Fail(std::vector<int>(2, 500), "/manifests/");
+  proxy.Fail(std::vector<int>(2, 500), "/segs/");
   EXPECT_FALSE(p.Flush().ok());
   ASSERT_OK(p.Flush());
   ASSERT_OK(db_->Commit());
 
-  std::string url = std::string("s3://") + kBucket + "/" + prefix;
-  for (const auto& [trace, values] : expected) {
-    auto r =
-        testutil::Run({SPANPIPE_BINARY, "reconstruct", "--store", url, "--trace", trace, "--json"},
-                      S3Env(S3rver::Get().endpoint()));
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_TRUE(ParseReconstructJson(r.out, trace) == values) << trace;
-  }
+  ExpectEveryTraceReconstructs(prefix, expected);
 }
 
 // `spanpipe run` (Kafka in, the job, content.store = s3:// through config): injected 5xx are
