@@ -142,8 +142,9 @@ TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
     spans[j["trace_id"].get<std::string>() + "/" + j["span_id"].get<std::string>()] = j;
     ++span_records;
   }
-  EXPECT_EQ(spans.size(), kSpans);
-  EXPECT_EQ(span_records, kSpans) << "a span was published twice";
+  EXPECT_EQ(spans.size(), kSpans) << testutil::Slurp(dir + "/job.log").substr(0, 3000);
+  EXPECT_EQ(span_records, kSpans) << "a span was published twice; job log:\n"
+                                  << testutil::Slurp(dir + "/job.log").substr(0, 3000);
 
   // Fixtures, values read off the files (see replay_fixtures_test.cpp).
   const json& litellm = spans.at("b1d8ae1b3fb8f0217735e4f3496c3bdf/a5f632a15409374f");
