@@ -18,39 +18,11 @@
 #include "operators/content_format.h"
 #include "operators/content_reader.h"
 #include "operators/pack_sink.h"
+#include "tests/unit/operators/memory_pack_sink.h"
 
 namespace {
 
 using namespace spanpipe;
-
-class MemoryStore : public PackSink {
- public:
-  std::map<std::string, std::string, std::less<>> objects;
-  Status Put(std::string_view, std::string_view) override {
-    return Status::NotSupported("read only");
-  }
-  Status Get(std::string_view key, std::string* bytes) override {
-    auto it = objects.find(key);
-    if (it == objects.end()) return Status::NotFound(std::string(key));
-    *bytes = it->second;
-    return Status::OK();
-  }
-  Status GetRange(std::string_view key, uint64_t offset, uint64_t length,
-                  std::string* bytes) override {
-    auto it = objects.find(key);
-    if (it == objects.end()) return Status::NotFound(std::string(key));
-    if (offset > it->second.size() || length > it->second.size() - offset)
-      return Status::Corruption("short object");
-    bytes->assign(it->second, offset, length);
-    return Status::OK();
-  }
-  Status List(std::string_view prefix, std::vector<std::string>* keys) {
-    keys->clear();
-    for (const auto& [k, v] : objects)
-      if (k.compare(0, prefix.size(), prefix) == 0) keys->push_back(k);
-    return Status::OK();
-  }
-};
 
 }  // namespace
 
@@ -140,13 +112,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!GetVarint64(&in, &tt_off) || !GetVarint64(&in, &tt_len) || !GetVarint64(&in, &n) ||
           n > in.size() || tt_off > (uint64_t{1} << 40) || tt_len > (uint64_t{1} << 40))
         return 0;
-      MemoryStore store;
+      testutil::MemoryPackSink store;
       store.objects["writers/0000000000000001"] = "";
       store.objects[content::SegmentKey(1, 0, tt_off, tt_len)] = std::string(in.substr(0, n));
       store.objects["packs/p"] = std::string(in.substr(n));
-      auto list = [&](std::string_view prefix, std::vector<std::string>* keys) {
-        return store.List(prefix, keys);
-      };
+      auto list = store.List();
       std::vector<content::ContentValue> values;
       Status s = content::ReadTraceContent(&store, list, nullptr,
                                            "0102030405060708090a0b0c0d0e0f10", "", &values);

@@ -164,7 +164,6 @@ Status ContentProcessor::AddValue(const SpanRecord& span, std::string key, std::
                                   std::vector<ContentRef>* refs) {
   PendingValue pv;
   pv.span_id = span.span_id_bytes();
-  pv.key = key;
   pv.raw_len = value.size();
   lengths_.clear();
   ChunkBoundaries(value, chunker_, &lengths_);
@@ -216,6 +215,7 @@ Status ContentProcessor::AddValue(const SpanRecord& span, std::string key, std::
   stats_.values++;
   stats_.raw_bytes += value.size();
   refs->push_back({key, HexEncode(pv.sha256), value.size()});
+  pv.key = std::move(key);
   std::string tkey(span.trace_id_bytes());
   tkey.append(span.project);
   PendingTrace& t = traces_[tkey];

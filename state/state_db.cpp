@@ -197,7 +197,7 @@ void KvStore::Delete(std::string_view key) {
 std::unique_ptr<KvIterator> KvStore::Scan(std::string_view prefix, std::string_view start) const {
   if (!ordered_) {
     ordered_ = true;
-    for (auto& [k, p] : const_cast<Map&>(pending_)) order_.emplace(std::string_view(k), &p);
+    for (const auto& [k, p] : pending_) order_.emplace(std::string_view(k), &p);
   }
   std::string seek(start.size() > prefix.size() ? start : prefix);
   std::unique_ptr<rocksdb::Iterator> it(db_->db_->NewIterator(rocksdb::ReadOptions(), cf_));
@@ -320,13 +320,6 @@ void StateDb::Rollback() {
   for (auto& [name, store] : stores_) store->Clear();
 }
 
-size_t StateDb::pending_bytes() const {
-  size_t bytes = 0;
-  for (const auto& [name, store] : stores_) {
-    for (const auto& [k, p] : store->pending_) bytes += k.size() + p.value.size();
-  }
-  return bytes;
-}
 uint64_t StateDb::pending_count() const {
   uint64_t n = 0;
   for (const auto& [name, store] : stores_) n += store->pending_.size();

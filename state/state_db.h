@@ -53,7 +53,7 @@ struct PendingValue {
   bool deleted = false;
   uint64_t seq = 0;
 };
-using PendingOrder = std::pmr::map<std::string_view, PendingValue*>;  // views of the keys
+using PendingOrder = std::pmr::map<std::string_view, const PendingValue*>;  // views of the keys
 }  // namespace detail
 
 // Iterates one store over keys with a prefix, in key order, merging committed state and pending
@@ -137,7 +137,6 @@ class StateDb {
   Status Commit();
   // Drops pending writes (used after a failed checkpoint: the job restarts from the last one).
   void Rollback();
-  size_t pending_bytes() const;
   uint64_t pending_count() const;
   // Approximate live size of all stores on disk, for /metrics.
   uint64_t ApproximateSizeBytes() const;

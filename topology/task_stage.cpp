@@ -26,7 +26,9 @@ rollup::RollupOptions RollupOptionsFrom(const Config& cfg) {
   return o;
 }
 
-state::KvStore* Store(state::StateDb* db, const char* name) { return db->store(name); }
+state::KvStore* Store(state::StateDb* db, const char* name) {
+  return db->store(name);
+}
 
 }  // namespace
 
@@ -44,10 +46,11 @@ content::ContentOptions ContentOptionsFrom(const Config& cfg) {
 
 TaskStage::TaskStage(const Config& cfg, state::StateDb* db, PackSink* content_store)
     : content_options_(ContentOptionsFrom(cfg)),
-      registry_(Store(db, stores::kTraces), Store(db, stores::kTraceSpans), Store(db, stores::kTraceIdle),
-                ResolveOptionsFrom(cfg)),
+      registry_(Store(db, stores::kTraces), Store(db, stores::kTraceSpans),
+                Store(db, stores::kTraceIdle), ResolveOptionsFrom(cfg)),
       threads_(Store(db, stores::kThreadGroups), threads::ThreadOptions{}),
-      rollups_(Store(db, stores::kRollupWindows), Store(db, stores::kRollupUnbound), RollupOptionsFrom(cfg)),
+      rollups_(Store(db, stores::kRollupWindows), Store(db, stores::kRollupUnbound),
+               RollupOptionsFrom(cfg)),
       content_(Store(db, stores::kContentChunks), content_store, content_options_),
       content_enabled_(cfg.content.enabled) {}
 
@@ -71,7 +74,8 @@ Status TaskStage::Process(const SpanRecord& span, int32_t partition, int64_t now
   }
   refs_.clear();
   if (content_enabled_) SPANPIPE_RETURN_IF_ERROR(content_.Process(span, &refs_));
-  std::string refs_json;
+  std::string& refs_json = refs_json_;  // reused: no allocation per span
+  refs_json.clear();
   {
     JsonWriter w(&refs_json);
     w.BeginArray();

@@ -56,7 +56,7 @@ class TaskStage {
   content::ContentProcessor content_;
   bool content_enabled_ = true;
   std::vector<content::ContentRef> refs_;
-  std::string buf_;
+  std::string buf_, refs_json_;
   uint64_t duplicates_ = 0;
   uint64_t spans_out_ = 0;
 };

@@ -15,6 +15,7 @@
 #include "operators/otlp_json_decoder.h"
 #include "operators/otlp_proto_decoder.h"
 #include "operators/pack_sink.h"
+#include "tests/unit/operators/memory_pack_sink.h"
 
 namespace spanpipe {
 namespace {
@@ -46,37 +47,7 @@ TEST(FuzzRegression, PackIndexOffsetPlusLengthWrapsAround) {
   }
 }
 
-class MemoryStore : public PackSink {
- public:
-  std::map<std::string, std::string, std::less<>> objects;
-  Status Put(std::string_view k, std::string_view v) override {
-    objects[std::string(k)] = std::string(v);
-    return Status::OK();
-  }
-  Status Get(std::string_view key, std::string* bytes) override {
-    auto it = objects.find(key);
-    if (it == objects.end()) return Status::NotFound(std::string(key));
-    *bytes = it->second;
-    return Status::OK();
-  }
-  Status GetRange(std::string_view key, uint64_t offset, uint64_t length,
-                  std::string* bytes) override {
-    auto it = objects.find(key);
-    if (it == objects.end()) return Status::NotFound(std::string(key));
-    if (offset > it->second.size() || length > it->second.size() - offset)
-      return Status::Corruption("short object");
-    bytes->assign(it->second, offset, length);
-    return Status::OK();
-  }
-  content::ListFn List() {
-    return [this](std::string_view prefix, std::vector<std::string>* keys) {
-      keys->clear();
-      for (const auto& [k, v] : objects)
-        if (k.compare(0, prefix.size(), prefix) == 0) keys->push_back(k);
-      return Status::OK();
-    };
-  }
-};
+using MemoryStore = testutil::MemoryPackSink;
 
 const char kTrace[] = "0102030405060708090a0b0c0d0e0f10";
 
