@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -29,41 +31,60 @@ size_t Utf8SeqLen(const unsigned char* p, size_t avail) {
   }
   return 0;
 }
-bool Plain(unsigned char c) {
-  return c >= 0x20 && c != '"' && c != '\\' && c < 0x80;
+#if defined(__SSE2__)
+// Bit i set = byte i of the 16 at p needs escaping or UTF-8 validation.
+inline unsigned SpecialMask(const unsigned char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  // Signed compare: bytes >= 0x80 are negative, so one test catches controls and non-ASCII.
+  const __m128i special = _mm_or_si128(
+      _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+  return static_cast<unsigned>(_mm_movemask_epi8(special));
 }
+#endif
 
 // Index of the first byte at or after i that needs escaping or UTF-8 validation, or n. Most
-// strings are plain ASCII, so 16 bytes are tested at a time.
+// strings are short plain ASCII (names, ids, models), so the tail is tested 16 bytes at a time
+// too: by an overlapping load when the string is long enough, else from a padded copy.
 size_t SkipPlain(const unsigned char* p, size_t i, size_t n) {
 #if defined(__SSE2__)
-  const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
-                backslash = _mm_set1_epi8('\\');
   for (; i + 16 <= n; i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    // Signed compare: bytes >= 0x80 are negative, so one test catches controls and non-ASCII.
-    const __m128i special =
-        _mm_or_si128(_mm_cmplt_epi8(v, space),
-                     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-    const int mask = _mm_movemask_epi8(special);
-    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    const unsigned mask = SpecialMask(p + i);
+    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(mask));
   }
-#endif
-  while (i < n && Plain(p[i])) ++i;
+  if (i == n) return n;
+  const size_t tail = n - i;  // 1..15
+  unsigned mask;
+  if (n >= 16) {
+    mask = SpecialMask(p + n - 16) >> (16 - tail);
+  } else {
+    unsigned char pad[16];
+    std::memset(pad, 'a', sizeof(pad));
+    std::memcpy(pad, p + i, tail);
+    mask = SpecialMask(pad);
+  }
+  return mask != 0 ? i + static_cast<size_t>(__builtin_ctz(mask)) : n;
+#else
+  while (i < n && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' && p[i] < 0x80) ++i;
   return i;
+#endif
 }
 
 }  // namespace
 
 void AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out->reserve(out->size() + s.size() + 2);
-  out->push_back('"');
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size(), i = 0, run = 0;
-  while (true) {
-    i = SkipPlain(p, i, n);
-    if (i >= n) break;
+  size_t n = s.size(), i = SkipPlain(p, 0, n), run = 0;
+  if (i == n) {  // nothing to escape: one append of the quoted string
+    const size_t at = out->size();
+    out->append(n + 2, '"');
+    if (n != 0) std::memcpy(out->data() + at + 1, p, n);
+    return;
+  }
+  out->reserve(out->size() + n + 8);
+  out->push_back('"');
+  while (i < n) {
     unsigned char c = p[i];
     out->append(s.data() + run, i - run);
     if (c >= 0x80) {
@@ -76,6 +97,7 @@ void AppendJsonString(std::string* out, std::string_view s) {
         i += len;
       }
       run = i;
+      i = SkipPlain(p, i, n);
       continue;
     }
     switch (c) {
@@ -107,6 +129,7 @@ void AppendJsonString(std::string* out, std::string_view s) {
     }
     ++i;
     run = i;
+    i = SkipPlain(p, i, n);
   }
   out->append(s.data() + run, n - run);
   out->push_back('"');

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -95,10 +96,15 @@ class JsonWriter {
   // identifiers), so it is copied as is - the output records' hot path writes millions.
   template <size_t N>
   JsonWriter& Key(const char (&k)[N]) {
-    Sep();
-    out_->push_back('"');
-    out_->append(k, N - 1);
-    out_->append("\":", 2);
+    // One append of `,"k":` (the literal is known after inlining, so the copy is constant-sized).
+    char buf[N + 3];
+    buf[0] = ',';
+    buf[1] = '"';
+    std::memcpy(buf + 2, k, N - 1);
+    buf[N + 1] = '"';
+    buf[N + 2] = ':';
+    const bool first = first_;
+    out_->append(buf + (first ? 1 : 0), first ? N + 2 : N + 3);
     first_ = true;
     return *this;
   }

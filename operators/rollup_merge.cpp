@@ -104,12 +104,18 @@ Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
   return Status::OK();
 }
 
-Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms, Emitter* out) {
+Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
+                            std::unique_ptr<state::KvIterator>* cursor, Emitter* out) {
   const std::string prefix = PartialPrefix(key);
   RollupMetrics sum(opt_.sketch_relative_accuracy);
   WindowId id;
   bool any = false;
-  for (auto it = store_->Scan(prefix); it->Valid(); it->Next()) {
+  if (*cursor) {
+    (*cursor)->Seek(prefix);
+  } else {
+    *cursor = store_->Scan(prefix);
+  }
+  for (auto& it = *cursor; it->Valid(); it->Next()) {
     int64_t exp;
     std::string_view payload;
     RollupPartial part;
@@ -138,8 +144,10 @@ Status RollupMerge::Emit(Emitter* out) {
     }
   }
   std::set<std::string> emitted;
+  // One RocksDB iterator for all rows' partials; it sees the partials Apply wrote (before it).
+  std::unique_ptr<state::KvIterator> cursor;
   for (auto& [key, end] : dirty_) {
-    SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, out));
+    SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, &cursor, out));
     if (end <= merged_wm_) {
       store_->Delete(IndexKey(end, key));
     } else {
@@ -158,7 +166,7 @@ Status RollupMerge::Emit(Emitter* out) {
     closing.emplace_back(std::string(k.substr(9)), end);
   }
   for (auto& [key, end] : closing) {
-    if (!emitted.count(key)) SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, out));
+    if (!emitted.count(key)) SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, &cursor, out));
     store_->Delete(IndexKey(end, key));
   }
   return Status::OK();

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -36,7 +37,9 @@ class RollupMerge {
  private:
   void Load();
   void UpdateSource(int32_t p, int64_t watermark_ms);
-  Status EmitRow(const std::string& key, int64_t end_ms, Emitter* out);
+  // cursor: an iterator over the store reused across rows (created on first use).
+  Status EmitRow(const std::string& key, int64_t end_ms, std::unique_ptr<state::KvIterator>* cursor,
+                 Emitter* out);
 
   state::KvStore* store_;
   RollupOptions opt_;

@@ -40,12 +40,18 @@ Status ThreadMerge::Apply(std::string_view key, std::string_view partial) {
 }
 
 Status ThreadMerge::Emit(Emitter* out) {
+  if (changed_.empty()) return Status::OK();
   std::string json;
+  std::unique_ptr<state::KvIterator> it;  // one RocksDB iterator, re-seeked per thread
   for (const std::string& key : changed_) {
     ThreadTotals sum;
     std::string project, thread_id;
     bool any = false;
-    auto it = merged_->Scan(MergedPrefix(key));
+    if (it) {
+      it->Seek(MergedPrefix(key));
+    } else {
+      it = merged_->Scan(MergedPrefix(key));
+    }
     for (; it->Valid(); it->Next()) {
       ThreadPartial p;
       if (!DecodeThreadPartial(it->value(), &p)) {

@@ -116,6 +116,13 @@ void KvIterator::Next() {
   Settle();
 }
 
+void KvIterator::Seek(std::string_view prefix) {
+  prefix_.assign(prefix);
+  it_->Seek(S(prefix));
+  pos_ = order_->lower_bound(prefix);
+  Settle();
+}
+
 std::string_view KvIterator::key() const {
   if (cur_ == Source::kPending) return pos_->first;
   auto k = it_->key();

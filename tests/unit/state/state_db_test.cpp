@@ -126,6 +126,38 @@ TEST_F(StateDbTest, ScanStartsAtSeekKeyAndSkipsKeysFirstWrittenDuringIt) {
   EXPECT_EQ(keys, (std::vector<std::string>{"p|1", "p|5"}));
 }
 
+// A merge emitting many rows re-seeks one iterator per row: every Seek must behave exactly like
+// a fresh Scan of that prefix, forwards and backwards, over committed and pending keys.
+TEST_F(StateDbTest, SeekOnAnIteratorEqualsAFreshScanOfThatPrefix) {
+  auto db = Open();
+  KvStore* a = db->store("a");
+  a->Put("a|1", "c");
+  a->Put("b|1", "c");
+  a->Put("b|3", "c");
+  a->Put("d|1", "c");
+  ASSERT_TRUE(db->Commit().ok());
+  a->Put("b|2", "p");
+  a->Delete("b|3");
+  a->Put("c|1", "p");
+  a->Put("d|1", "p2");
+  auto collect = [](KvIterator* it) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (; it->Valid(); it->Next()) out.emplace_back(it->key(), it->value());
+    return out;
+  };
+  auto it = a->Scan("a|");
+  for (std::string prefix : {"b|", "d|", "c|", "a|", "e|", "b|"}) {
+    it->Seek(prefix);
+    auto fresh = a->Scan(prefix);
+    EXPECT_EQ(collect(it.get()), collect(fresh.get())) << prefix;
+  }
+  it->Seek("b|");
+  EXPECT_EQ(collect(it.get()),
+            (std::vector<std::pair<std::string, std::string>>{{"b|1", "c"}, {"b|2", "p"}}));
+  it->Seek("d|");
+  EXPECT_EQ(collect(it.get()), (std::vector<std::pair<std::string, std::string>>{{"d|1", "p2"}}));
+}
+
 TEST_F(StateDbTest, StoresAreIsolatedAndOneCommitAppliesAllOfThem) {
   {
     auto db = Open();
