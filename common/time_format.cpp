@@ -28,6 +28,11 @@ void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
 }
 
 namespace {
+void Put2(char* p, unsigned v) {
+  p[0] = static_cast<char>('0' + v / 10);
+  p[1] = static_cast<char>('0' + v % 10);
+}
+
 std::string FormatBase(int64_t secs, int64_t frac, int frac_digits) {
   int64_t days = FloorDiv(secs, 86400);
   int64_t sod = secs - days * 86400;
@@ -35,17 +40,40 @@ std::string FormatBase(int64_t secs, int64_t frac, int frac_digits) {
   unsigned m, d;
   CivilFromDays(days, &y, &m, &d);
   char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(y), m,
-                        d, static_cast<int>(sod / 3600), static_cast<int>(sod / 60 % 60),
-                        static_cast<int>(sod % 60));
-  std::string out(buf, n);
-  if (frac_digits > 0) {
-    char f[16];
-    std::snprintf(f, sizeof f, ".%0*lld", frac_digits, static_cast<long long>(frac));
-    out += f;
+  int n;
+  if (y >= 0 && y <= 9999) {
+    // Output records carry one per window or trace: digits by hand, not through printf.
+    const auto hh = static_cast<unsigned>(sod / 3600), mm = static_cast<unsigned>(sod / 60 % 60),
+               ss = static_cast<unsigned>(sod % 60);
+    Put2(buf, static_cast<unsigned>(y / 100));
+    Put2(buf + 2, static_cast<unsigned>(y % 100));
+    buf[4] = '-';
+    Put2(buf + 5, m);
+    buf[7] = '-';
+    Put2(buf + 8, d);
+    buf[10] = 'T';
+    Put2(buf + 11, hh);
+    buf[13] = ':';
+    Put2(buf + 14, mm);
+    buf[16] = ':';
+    Put2(buf + 17, ss);
+    n = 19;
+  } else {
+    n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(y),
+                      m, d, static_cast<int>(sod / 3600), static_cast<int>(sod / 60 % 60),
+                      static_cast<int>(sod % 60));
   }
-  out += 'Z';
-  return out;
+  if (frac_digits > 0) {
+    buf[n++] = '.';
+    auto f = static_cast<uint64_t>(frac);
+    for (int i = frac_digits - 1; i >= 0; --i) {
+      buf[n + i] = static_cast<char>('0' + f % 10);
+      f /= 10;
+    }
+    n += frac_digits;
+  }
+  buf[n++] = 'Z';
+  return std::string(buf, static_cast<size_t>(n));
 }
 }  // namespace
 

@@ -47,6 +47,20 @@ void AppendSpanKey(std::string* out, std::string_view project, const uint8_t tra
   out->append(reinterpret_cast<const char*>(span_id), 8);
 }
 
+int64_t IdleBucket(int64_t ms) {
+  return FloorDiv(ms, kIdleBucketMs) * kIdleBucketMs;
+}
+
+void AppendIdleBucketKey(std::string* out, int64_t bucket_ms) {
+  PutOrderedInt64(out, bucket_ms);
+}
+
+bool ParseIdleBucketKey(std::string_view key, int64_t* bucket_ms) {
+  if (key.size() != 8) return false;
+  *bucket_ms = DecodeOrderedInt64(key.data());
+  return true;
+}
+
 void AppendIdleKey(std::string* out, int64_t last_update_ms, std::string_view trace_key) {
   PutOrderedInt64(out, last_update_ms);
   out->append(trace_key);

@@ -34,12 +34,21 @@ void AppendTraceKey(std::string* out, std::string_view project, const uint8_t tr
 // spans store: project '\0' trace_id[16] span_id[8].
 void AppendSpanKey(std::string* out, std::string_view project, const uint8_t trace_id[16],
                    const uint8_t span_id[8]);
-// idle store: ordered_be64(last_update_ms) then the trace key, so a scan visits oldest first.
+// idle store, format 2: one key per bucket of kIdleBucketMs, ordered_be64(bucket_ms), whose value
+// lists the trace keys that entered the index in that bucket (varint length + key each), so a
+// checkpoint writes one index key per second instead of one per trace.
+constexpr int64_t kIdleBucketMs = 1000;
+int64_t IdleBucket(int64_t ms);  // floor to kIdleBucketMs (also before 1970)
+void AppendIdleBucketKey(std::string* out, int64_t bucket_ms);
+// idle store, format 1 (still read): ordered_be64(last_update_ms) then the trace key.
 void AppendIdleKey(std::string* out, int64_t last_update_ms, std::string_view trace_key);
 
 // Splits a trace key; false if too short or missing the separator.
 bool ParseTraceKey(std::string_view key, std::string_view* project, const uint8_t** trace_id);
+// Format 1 idle key; false for anything else (a bucket key or the meta key).
 bool ParseIdleKey(std::string_view key, int64_t* last_update_ms, std::string_view* trace_key);
+// Format 2 bucket key; false for anything else.
+bool ParseIdleBucketKey(std::string_view key, int64_t* bucket_ms);
 
 // Value payload (inside state::WrapExpiring). First byte is a format version.
 void EncodeTraceState(const TraceState& st, std::string* out);

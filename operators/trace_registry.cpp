@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <unordered_set>
 #include <vector>
 
 #include "common/coding.h"
@@ -11,7 +12,6 @@
 namespace spanpipe::resolve {
 namespace {
 
-constexpr size_t kCloseBatch = 1024;  // idle keys collected per scan (iterators die on writes)
 constexpr size_t kMaxModelsPerTrace = 256;      // matches the codec's bound
 constexpr std::string_view kOpenCountKey = "";  // idle store meta key; real keys are >= 25 bytes
 
@@ -99,28 +99,39 @@ Status TraceRegistry::Load(std::string_view key, Entry** entry, bool* existed) {
   return Status::OK();
 }
 
-// The idle index holds one key per open trace, at a time <= its last update: it is written when
-// the trace opens and moved only when a close scan finds the trace still active, so an active
-// trace costs no index writes per update.
+// The idle index names every open trace once, in the bucket of the time it entered the index:
+// it is written when the trace opens and moved only when a close scan finds the trace still
+// active, so an active trace costs no index writes per update. A closed trace's entry is left
+// behind (it no longer matches the trace's idle_key_ms) and dropped when its bucket is scanned.
 Status TraceRegistry::WriteBack(Entry* e) {
   if (!e->dirty) return Status::OK();
   if (e->st.open && !e->idle_persisted) {
-    e->st.idle_key_ms = e->st.last_update_ms;
-    key_buf_.clear();
-    AppendIdleKey(&key_buf_, e->st.idle_key_ms, e->key);
-    idle_->Put(key_buf_, {});
+    e->st.idle_key_ms = IdleBucket(e->st.last_update_ms);
+    PutLengthPrefixed(&idle_new_[e->st.idle_key_ms], e->key);
     e->idle_persisted = true;
     idle_scan_from_ = std::min(idle_scan_from_, e->st.idle_key_ms);
-  } else if (!e->st.open && e->idle_persisted) {
-    key_buf_.clear();
-    AppendIdleKey(&key_buf_, e->st.idle_key_ms, e->key);
-    idle_->Delete(key_buf_);
+  } else if (!e->st.open) {
     e->idle_persisted = false;
   }
   value_buf_.clear();
   EncodeTraceState(e->st, &value_buf_);
   traces_->Put(e->key, state::WrapExpiring(ExpiryMs(), value_buf_));
   e->dirty = false;
+  return Status::OK();
+}
+
+Status TraceRegistry::FlushIdle() {
+  std::string key, value;
+  for (auto& [bucket, entries] : idle_new_) {
+    key.clear();
+    AppendIdleBucketKey(&key, bucket);
+    bool found = false;
+    SPANPIPE_RETURN_IF_ERROR(idle_->Get(key, &value, &found));
+    if (!found) value.clear();
+    value.append(entries);
+    idle_->Put(key, value);
+  }
+  idle_new_.clear();
   return Status::OK();
 }
 
@@ -244,13 +255,14 @@ void TraceRegistry::WriteOpenCount() {
 }
 
 Status TraceRegistry::Flush() {
-  for (Entry* e : dirty_) {
-    SPANPIPE_RETURN_IF_ERROR(WriteBack(e));
-    e->queued = false;
+  // Oldest change first: traces enter an idle bucket in the order they opened.
+  for (auto it = dirty_.rbegin(); it != dirty_.rend(); ++it) {
+    SPANPIPE_RETURN_IF_ERROR(WriteBack(*it));
+    (*it)->queued = false;
   }
   dirty_.clear();
   WriteOpenCount();
-  return Status::OK();
+  return FlushIdle();
 }
 
 Status TraceRegistry::CloseIdle(int64_t now_ms, Emitter* out, size_t max_traces, bool* complete) {
@@ -263,52 +275,71 @@ Status TraceRegistry::CloseAll(Emitter* out, size_t max_traces, bool* complete) 
   return CloseUpTo(INT64_MAX, out, max_traces, complete);
 }
 
-// Closes traces with last update < cutoff_ms, in idle-key order. Flush first makes the index
-// name every open trace; keys are collected in batches because writes invalidate the
-// pending-batch iterator.
+// Closes traces with last update < cutoff_ms, bucket by bucket in time order (within a bucket, in
+// the order the traces entered it). Flush first makes the index name every open trace. A bucket
+// is read whole, then rewritten with the entries not yet due (the bucket that holds the cutoff)
+// or deleted.
 Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_traces,
                                 bool* complete) {
   SPANPIPE_RETURN_IF_ERROR(Flush());
   size_t budget = std::max<size_t>(max_traces, 1);  // index entries this call may handle
   bool finished = true;
-  std::string start;
+  int64_t rescan_from = INT64_MAX;  // lowest bucket left holding entries not yet due
+  std::string start, bucket_key, bucket_value, remainder, json;
   PutOrderedInt64(&start, idle_scan_from_);
-  std::vector<std::string> batch;
-  std::string json;
-  for (bool more = true; more;) {
-    batch.clear();
-    const size_t limit = std::min(kCloseBatch, budget);
+  std::vector<std::string_view> entries;
+  std::unordered_set<std::string_view> kept;
+  while (finished) {
+    bucket_key.clear();
     {
       auto it = idle_->Scan({}, start);
-      for (; it->Valid(); it->Next()) {
-        int64_t ms;
-        std::string_view trace_key;
-        if (!ParseIdleKey(it->key(), &ms, &trace_key)) continue;  // the meta key
-        if (ms >= cutoff_ms || batch.size() == limit) break;
-        batch.emplace_back(it->key());
+      for (; it->Valid() && it->key().size() < 8; it->Next()) {  // the meta key
       }
       SPANPIPE_RETURN_IF_ERROR(it->status());
+      if (!it->Valid()) break;
+      bucket_key.assign(it->key());
+      bucket_value.assign(it->value());
     }
-    more = batch.size() == limit;
-    budget -= batch.size();
-    if (more && budget == 0) {  // stop here; the rest is closed by the next call
-      more = false;
-      finished = false;
+    int64_t ms = 0;
+    std::string_view legacy_trace;  // a format-1 key names one trace itself
+    const bool legacy = ParseIdleKey(bucket_key, &ms, &legacy_trace);
+    if (!legacy && !ParseIdleBucketKey(bucket_key, &ms)) {
+      return Status::Corruption("undecodable idle-index key");
     }
-    if (more) start = batch.back() + '\0';
-    for (const std::string& idle_key : batch) {
-      int64_t ms;
-      std::string_view trace_key;
-      ParseIdleKey(idle_key, &ms, &trace_key);
+    if (ms >= cutoff_ms) break;
+    start = bucket_key + '\0';
+    entries.clear();
+    if (legacy) {
+      entries.push_back(legacy_trace);
+    } else {
+      std::string_view in = bucket_value, k;
+      while (!in.empty()) {
+        if (!GetLengthPrefixed(&in, &k)) return Status::Corruption("undecodable idle bucket");
+        entries.push_back(k);
+      }
+    }
+    remainder.clear();
+    kept.clear();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const std::string_view trace_key = entries[i];
+      if (budget == 0) {  // stop here; the rest is closed by the next call
+        for (size_t j = i; j < entries.size(); ++j) PutLengthPrefixed(&remainder, entries[j]);
+        finished = false;
+        break;
+      }
+      --budget;
       Entry* e = nullptr;
       bool existed = false;
       SPANPIPE_RETURN_IF_ERROR(Load(trace_key, &e, &existed));
       if (!existed || !e->st.open || !e->idle_persisted || e->st.idle_key_ms != ms) {
-        // Stale index entry (trace expired, or superseded): drop it, emit nothing.
-        idle_->Delete(idle_key);
+        // Stale entry (trace closed, moved or expired): dropped, nothing emitted.
       } else if (e->st.last_update_ms >= cutoff_ms) {
-        // Still active: move its key up to its last update (past this scan's end).
-        idle_->Delete(idle_key);
+        if (!legacy && IdleBucket(e->st.last_update_ms) == ms) {
+          // Not due yet and already in the right bucket: stays in it.
+          if (kept.insert(trace_key).second) PutLengthPrefixed(&remainder, trace_key);
+          continue;  // stays hot
+        }
+        // Still active: move it to the bucket of its last update (past this scan's end).
         e->idle_persisted = false;
         e->dirty = true;
         SPANPIPE_RETURN_IF_ERROR(WriteBack(e));
@@ -322,15 +353,22 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
         --open_count_;
         open_count_dirty_ = true;
         e->dirty = true;
-        SPANPIPE_RETURN_IF_ERROR(WriteBack(e));  // deletes the idle key
+        SPANPIPE_RETURN_IF_ERROR(WriteBack(e));
       }
       Forget(e);  // a closed trace leaves the hot cache
     }
+    if (remainder.empty()) {
+      idle_->Delete(bucket_key);
+    } else {
+      if (legacy) return Status::Internal("idle index: legacy key kept");
+      idle_->Put(bucket_key, remainder);
+      rescan_from = std::min(rescan_from, ms);
+    }
   }
-  if (finished) idle_scan_from_ = std::max(idle_scan_from_, cutoff_ms);
+  if (finished) idle_scan_from_ = std::max(idle_scan_from_, std::min(cutoff_ms, rescan_from));
   if (complete != nullptr) *complete = finished;
   WriteOpenCount();
-  return Status::OK();
+  return FlushIdle();
 }
 
 }  // namespace spanpipe::resolve

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -66,6 +67,8 @@ class TraceRegistry {
   Status CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_traces, bool* complete);
   int64_t ExpiryMs() const;
   void WriteOpenCount();
+  // Writes the idle-index entries gathered since the last call, one key per bucket.
+  Status FlushIdle();
 
   state::KvStore* traces_;
   state::KvStore* spans_;
@@ -84,6 +87,8 @@ class TraceRegistry {
   // Idle keys below this were all closed by an earlier scan: the next scan seeks past their
   // tombstones instead of walking them.
   int64_t idle_scan_from_ = INT64_MIN;
+  // Idle-index entries not yet in the store: bucket -> length-prefixed trace keys.
+  std::map<int64_t, std::string> idle_new_;
   std::string key_buf_, value_buf_, apply_key_, span_key_;
 };
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/coding.h"
+#include "common/hex.h"
 #include "operators/trace_codec.h"
 #include "operators/trace_uuid.h"
 #include "resolve_test_util.h"
@@ -475,6 +476,75 @@ TEST_F(TraceRegistryTest, OpenTraceCountAndIdleIndexSurviveRestart) {
   EXPECT_EQ(reg_->open_traces(), 1u);
   auto out = CloseIdle(100000);
   ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(reg_->open_traces(), 0u);
+}
+
+// The idle index is one key per second of traces (docs/trace-resolution.md, "Idle index"): 100
+// traces opening within one second cost one index key, and the bucket that holds the cutoff
+// gives up exactly the traces that are due, keeping the rest, across a restart too.
+TEST_F(TraceRegistryTest, IdleIndexIsOneKeyPerSecondAndClosesWithinABucketExactly) {
+  for (int t = 0; t < 100; ++t)
+    Apply({.trace_hex = testutil::TraceHex(t), .span_hex = "0000000000000001"}, 5000 + t);
+  ASSERT_TRUE(reg_->Flush().ok());
+  auto idle_keys = [&] {
+    std::vector<std::string> keys;
+    for (auto it = db_->store("idle")->Scan({}); it->Valid(); it->Next())
+      if (!it->key().empty()) keys.emplace_back(it->key());  // "" is the open-count meta key
+    return keys;
+  };
+  std::string bucket;
+  PutOrderedInt64(&bucket, 5000);
+  EXPECT_EQ(idle_keys(), std::vector<std::string>{bucket});
+  ASSERT_TRUE(db_->Commit().ok());
+
+  auto first = CloseIdle(35050);  // due: last update < 5050
+  ASSERT_EQ(first.size(), 50u);
+  for (int t = 0; t < 50; ++t) EXPECT_EQ(first[t]["trace_id"], testutil::TraceHex(t));
+  EXPECT_TRUE(CloseIdle(35050).empty());
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  NewRegistry();  // the rest of the bucket is in the store
+  EXPECT_TRUE(CloseIdle(35050).empty());
+  auto rest = CloseIdle(35100);
+  ASSERT_EQ(rest.size(), 50u);
+  for (int t = 50; t < 100; ++t) EXPECT_EQ(rest[t - 50]["trace_id"], testutil::TraceHex(t));
+  EXPECT_TRUE(idle_keys().empty());
+  EXPECT_EQ(reg_->open_traces(), 0u);
+}
+
+// Stores written before the bucketed index hold one key per trace (format 1): still closed.
+TEST_F(TraceRegistryTest, FormatOneIdleKeysAreStillClosed) {
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001"}, 1000);
+  const std::string t2 = "00000000000000000000000000000002";
+  Apply({.trace_hex = t2, .span_hex = "0000000000000001"}, 1000);
+  ASSERT_TRUE(reg_->Flush().ok());
+  // Rewrite the index as format 1 would have: ordered ms + trace key, one per trace.
+  state::KvStore* idle = db_->store("idle");
+  std::string bucket;
+  PutOrderedInt64(&bucket, 1000);
+  idle->Delete(bucket);
+  for (const std::string& hex : {std::string(kT1), t2}) {
+    uint8_t id[16];
+    ASSERT_TRUE(HexDecodeTo(hex, id, 16));
+    std::string tk, k;
+    AppendTraceKey(&tk, "default", id);
+    AppendIdleKey(&k, 1000, tk);
+    idle->Put(k, {});
+  }
+  ASSERT_TRUE(db_->Commit().ok());
+  NewRegistry();
+  // The second trace is updated later: a format-1 entry of an active trace moves to a bucket.
+  Apply({.trace_hex = t2, .span_hex = "0000000000000002"}, 20000);
+  auto out = CloseIdle(31001);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["trace_id"], kT1);
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  NewRegistry();
+  out = CloseIdle(50001);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["trace_id"], t2);
+  EXPECT_EQ(out[0]["span_count"], 2);
   EXPECT_EQ(reg_->open_traces(), 0u);
 }
 
