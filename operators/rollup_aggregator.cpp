@@ -238,7 +238,10 @@ Status RollupAggregator::Apply(const SpanRecord& span, const ResolveOutcome& out
   if (outcome.duplicate) return Status::OK();
   const int32_t p = source_partition;
   // The registry has already bound the trace: apply the binding even if this span is rejected.
-  if (outcome.user_bound_now || outcome.thread_bound_now)
+  // A trace bound by its first span has no earlier spans waiting for it (the job keeps unbound
+  // lists no longer than trace state, see RollupOptionsFrom), so the common case skips the lookup.
+  const bool first_span = outcome.trace != nullptr && outcome.trace->span_count == 1;
+  if ((outcome.user_bound_now || outcome.thread_bound_now) && !first_span)
     SPANPIPE_RETURN_IF_ERROR(ApplyBinding(p, span, outcome, now_ms));
 
   const int64_t t = span.start_ms();

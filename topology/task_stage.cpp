@@ -1,5 +1,7 @@
 #include "topology/task_stage.h"
 
+#include <algorithm>
+
 #include "common/json_writer.h"
 #include "operators/span_json.h"
 #include "topology/state_layout.h"
@@ -23,6 +25,10 @@ rollup::RollupOptions RollupOptionsFrom(const Config& cfg) {
   o.retention_1d_ms = cfg.rollups.retention_1d_days * kDay;
   o.max_keys_per_project = static_cast<size_t>(cfg.rollups.max_keys_per_project);
   o.idle_advance_ms = cfg.rollups.idle_advance_ms;
+  // A trace's unbound windows must not outlive its registry state: the rollups skip the unbound
+  // lookup when a trace is bound by its first span, which is only sound if no list of an earlier,
+  // expired incarnation of the trace can still exist.
+  o.unbound_ttl_ms = std::min(o.unbound_ttl_ms, cfg.trace.retention_ms);
   return o;
 }
 
