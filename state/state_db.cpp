@@ -4,7 +4,9 @@
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
@@ -207,7 +209,9 @@ std::unique_ptr<KvIterator> KvStore::Scan(std::string_view prefix, std::string_v
     for (const auto& [k, p] : pending_) order_.emplace(std::string_view(k), &p);
   }
   std::string seek(start.size() > prefix.size() ? start : prefix);
-  std::unique_ptr<rocksdb::Iterator> it(db_->db_->NewIterator(rocksdb::ReadOptions(), cf_));
+  rocksdb::ReadOptions ro;
+  ro.total_order_seek = true;  // ignore prefix extractors (point stores have one)
+  std::unique_ptr<rocksdb::Iterator> it(db_->db_->NewIterator(ro, cf_));
   it->Seek(S(seek));
   return std::unique_ptr<KvIterator>(new KvIterator(std::move(it), std::string(prefix), &order_,
                                                     order_.lower_bound(seek), next_seq_ - 1));
@@ -232,9 +236,11 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
   dbo.max_background_jobs = 2;
   dbo.keep_log_file_num = 3;
   dbo.max_total_wal_size = 256ull << 20;
+  // One writer thread; hash memtables (point_stores) do not support concurrent inserts.
+  dbo.allow_concurrent_memtable_write = false;
 
   static ExpiryFilter expiry_filter;
-  auto cf_options = [&](bool expiring) {
+  auto cf_options = [&](bool expiring, bool point) {
     rocksdb::ColumnFamilyOptions cfo;
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = sdb->cache_;
@@ -259,21 +265,28 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
     cfo.bottommost_compression = rocksdb::kZSTD;
     cfo.level_compaction_dynamic_level_bytes = true;
     if (expiring) cfo.compaction_filter = &expiry_filter;
+    if (point) {
+      // Hash buckets keyed by the whole key (the no-op transform); 64 Ki buckets = 512 KiB.
+      cfo.prefix_extractor.reset(rocksdb::NewNoopTransform());
+      cfo.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 16));
+    }
     return cfo;
   };
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options(false));
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options(false, false));
+  auto listed = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
   for (const auto& name : options.stores) {
-    bool expiring = std::find(options.expiring_stores.begin(), options.expiring_stores.end(),
-                              name) != options.expiring_stores.end();
-    cfs.emplace_back(name, cf_options(expiring));
+    cfs.emplace_back(name, cf_options(listed(options.expiring_stores, name),
+                                      listed(options.point_stores, name)));
   }
   // Column families present on disk but no longer declared must still be opened.
   std::vector<std::string> existing;
   if (rocksdb::DB::ListColumnFamilies(dbo, options.path, &existing).ok()) {
     for (const auto& e : existing) {
       bool known = std::any_of(cfs.begin(), cfs.end(), [&](auto& d) { return d.name == e; });
-      if (!known) cfs.emplace_back(e, cf_options(false));
+      if (!known) cfs.emplace_back(e, cf_options(false, false));
     }
   }
   rocksdb::DB* raw = nullptr;
@@ -347,6 +360,12 @@ std::string StateDb::GetProperty(std::string_view property) const {
   std::string v;
   db_->GetProperty(S(property), &v);
   return v;
+}
+
+Status StateDb::FlushMemtables() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return FromRocks(db_->Flush(fo, handles_));
 }
 
 Status StateDb::CompactAll() {

@@ -42,6 +42,11 @@ struct StateOptions {
   // Per store: values whose embedded expiry (see ExpiringValue) is older than now are dropped by
   // compaction. Stores not listed never expire.
   std::vector<std::string> expiring_stores;
+  // Stores read only by key (never scanned on the hot path): their memtable is a hash table
+  // (O(1) insert and lookup) instead of a skip list, where a checkpoint's randomly keyed inserts
+  // cost a dozen key comparisons each. A Scan of such a store still works, in key order, by
+  // sorting the memtable: keep it for tests and tools.
+  std::vector<std::string> point_stores;
 };
 
 class StateDb;
@@ -146,6 +151,8 @@ class StateDb {
   std::string GetProperty(std::string_view property) const;
   // Manual compaction (tests of retention; operators never call this).
   Status CompactAll();
+  // Writes every memtable to SST files and waits (benchmarks: the background work a run defers).
+  Status FlushMemtables();
 
  private:
   friend class KvStore;

@@ -9,10 +9,10 @@
 
 namespace spanpipe::stores {
 
-inline constexpr char kOffsets[] = "offsets";          // topic \0 partition(be32) -> next offset
-inline constexpr char kTraces[] = "traces";            // trace registry aggregates
-inline constexpr char kTraceSpans[] = "trace_spans";   // span de-duplication (expiring)
-inline constexpr char kTraceIdle[] = "trace_idle";     // open traces by last update
+inline constexpr char kOffsets[] = "offsets";         // topic \0 partition(be32) -> next offset
+inline constexpr char kTraces[] = "traces";           // trace registry aggregates
+inline constexpr char kTraceSpans[] = "trace_spans";  // span de-duplication (expiring)
+inline constexpr char kTraceIdle[] = "trace_idle";    // open traces by last update
 inline constexpr char kThreadGroups[] = "thread_groups";
 inline constexpr char kThreadMerged[] = "thread_merged";
 inline constexpr char kRollupWindows[] = "rollup_windows";
@@ -24,9 +24,12 @@ inline state::StateOptions JobStateOptions(const Config& cfg, const std::string&
   state::StateOptions o;
   o.path = path;
   o.memory_budget_mib = static_cast<uint64_t>(cfg.state.memory_mib);
-  o.stores = {kOffsets,        kTraces,         kTraceSpans,    kTraceIdle,     kThreadGroups,
-              kThreadMerged,   kRollupWindows,  kRollupUnbound, kRollupMerged,  kContentChunks};
+  o.stores = {kOffsets,      kTraces,        kTraceSpans,    kTraceIdle,    kThreadGroups,
+              kThreadMerged, kRollupWindows, kRollupUnbound, kRollupMerged, kContentChunks};
   o.expiring_stores = {kTraceSpans, kRollupUnbound, kTraces};
+  // Read by key only; the idle index and the merge stores are scanned.
+  o.point_stores = {kOffsets,       kTraces,        kTraceSpans,   kThreadGroups,
+                    kRollupWindows, kRollupUnbound, kContentChunks};
   return o;
 }
 
