@@ -158,6 +158,49 @@ TEST_F(StateDbTest, SeekOnAnIteratorEqualsAFreshScanOfThatPrefix) {
   EXPECT_EQ(collect(it.get()), (std::vector<std::pair<std::string, std::string>>{{"d|1", "p2"}}));
 }
 
+// A point store (hash memtable) answers Gets and, when scanned anyway, yields keys in order from
+// the memtable, after a flush from SST files, and after reopening.
+TEST_F(StateDbTest, PointStoreReadsByKeyAndStillScansInOrder) {
+  opts_.point_stores = {"a"};
+  std::vector<std::string> want;
+  {
+    auto db = Open();
+    KvStore* a = db->store("a");
+    for (int i = 99; i >= 0; --i) {
+      const std::string k = "k" + std::to_string(1000 + i * 7 % 100);
+      a->Put(k, "v" + k);
+    }
+    ASSERT_TRUE(db->Commit().ok());
+    a->Put("k1005", "new");
+    a->Delete("k1006");
+    ASSERT_TRUE(db->Commit().ok());
+    for (int i = 0; i < 100; ++i)
+      if (i != 6) want.push_back("k" + std::to_string(1000 + i));
+    std::vector<std::string> keys;
+    for (auto it = a->Scan("k"); it->Valid(); it->Next()) keys.emplace_back(it->key());
+    EXPECT_EQ(keys, want);
+    ASSERT_TRUE(db->FlushMemtables().ok());
+    a->Put("k1050", "after flush");
+    keys.clear();
+    for (auto it = a->Scan("k10"); it->Valid(); it->Next()) keys.emplace_back(it->key());
+    EXPECT_EQ(keys.size(), 99u);
+    ASSERT_TRUE(db->Commit().ok());
+  }
+  auto db = Open();
+  std::string v;
+  bool found = false;
+  ASSERT_TRUE(db->store("a")->Get("k1005", &v, &found).ok());
+  EXPECT_TRUE(found);
+  EXPECT_EQ(v, "new");
+  ASSERT_TRUE(db->store("a")->Get("k1006", &v, &found).ok());
+  EXPECT_FALSE(found);
+  ASSERT_TRUE(db->store("a")->Get("k1050", &v, &found).ok());
+  EXPECT_EQ(v, "after flush");
+  std::vector<std::string> keys;
+  for (auto it = db->store("a")->Scan("k"); it->Valid(); it->Next()) keys.emplace_back(it->key());
+  EXPECT_EQ(keys, want);
+}
+
 TEST_F(StateDbTest, StoresAreIsolatedAndOneCommitAppliesAllOfThem) {
   {
     auto db = Open();
