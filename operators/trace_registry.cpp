@@ -13,6 +13,7 @@ namespace spanpipe::resolve {
 namespace {
 
 constexpr size_t kMaxModelsPerTrace = 256;      // matches the codec's bound
+constexpr size_t kSpareEntries = 4096;          // recycled entries kept (about 2 MiB)
 constexpr std::string_view kOpenCountKey = "";  // idle store meta key; real keys are >= 25 bytes
 
 int64_t SystemNowMs() {
@@ -66,7 +67,13 @@ Status TraceRegistry::Load(std::string_view key, Entry** entry, bool* existed) {
     *existed = true;
     return Status::OK();
   }
-  auto e = std::make_unique<Entry>();
+  std::unique_ptr<Entry> e;
+  if (spare_.empty()) {
+    e = std::make_unique<Entry>();
+  } else {
+    e = std::move(spare_.back());
+    spare_.pop_back();
+  }
   e->key.assign(key);
   bool found = false;
   SPANPIPE_RETURN_IF_ERROR(traces_->Get(e->key, &value_buf_, &found));
@@ -89,8 +96,8 @@ Status TraceRegistry::Load(std::string_view key, Entry** entry, bool* existed) {
   e->st.agg.project.assign(project);
   e->st.agg.trace_id_hex.resize(32);
   HexEncodeTo(trace_id, 16, e->st.agg.trace_id_hex.data());
-  e->st.agg.trace_uuid = TraceUuid(project, trace_id);
-  lru_.push_front(e.get());
+  TraceUuidTo(project, trace_id, &e->st.agg.trace_uuid);
+  PushFront(&lru_, e.get());
   e->lru_it = lru_.begin();
   *entry = e.get();
   *existed = found;
@@ -138,17 +145,49 @@ Status TraceRegistry::FlushIdle() {
 void TraceRegistry::MarkDirty(Entry* e) {
   e->dirty = true;
   if (!e->queued) {
-    dirty_.push_front(e);
+    PushFront(&dirty_, e);
     e->dirty_it = dirty_.begin();
     e->queued = true;
   }
 }
 
-// Drops a written-back entry from memory.
+// Drops a written-back entry from memory (its allocations are kept for the next trace).
 void TraceRegistry::Forget(Entry* e) {
-  if (e->queued) dirty_.erase(e->dirty_it);
-  lru_.erase(e->lru_it);
-  cache_.erase(cache_.find(e->key));  // destroys e (find first: e owns the key)
+  if (e->queued) spare_nodes_.splice(spare_nodes_.begin(), dirty_, e->dirty_it);
+  spare_nodes_.splice(spare_nodes_.begin(), lru_, e->lru_it);
+  auto it = cache_.find(e->key);
+  std::unique_ptr<Entry> owned = std::move(it->second);
+  cache_.erase(it);  // the key view points into *owned, which is still alive
+  if (spare_.size() < kSpareEntries) {
+    ResetEntry(owned.get());
+    spare_.push_back(std::move(owned));
+  }
+}
+
+void TraceRegistry::PushFront(std::list<Entry*>* list, Entry* e) {
+  if (spare_nodes_.empty()) {
+    list->push_front(e);
+  } else {
+    list->splice(list->begin(), spare_nodes_, spare_nodes_.begin());
+    list->front() = e;
+  }
+}
+
+// Back to a fresh entry's state, keeping string and vector capacity.
+void TraceRegistry::ResetEntry(Entry* e) {
+  TraceState& st = e->st;
+  TraceAggregate& a = st.agg;
+  for (std::string* s : {&a.project, &a.trace_id_hex, &a.trace_uuid, &a.service, &a.name,
+                         &a.thread_id, &a.user_id, &a.environment})
+    s->clear();
+  a.start_unix_nano = a.end_unix_nano = 0;
+  a.span_count = a.llm_calls = a.errors = a.input_tokens = a.output_tokens = 0;
+  a.cost_usd = 0;
+  a.models.clear();
+  st.open = st.has_root = st.spans_in_store = false;
+  st.last_update_ms = st.idle_key_ms = 0;
+  st.span_ids.clear();
+  e->dirty = e->idle_persisted = e->queued = false;
 }
 
 Status TraceRegistry::EvictIfFull() {
@@ -260,7 +299,7 @@ Status TraceRegistry::Flush() {
     SPANPIPE_RETURN_IF_ERROR(WriteBack(*it));
     (*it)->queued = false;
   }
-  dirty_.clear();
+  spare_nodes_.splice(spare_nodes_.begin(), dirty_);  // nodes kept for reuse
   WriteOpenCount();
   return FlushIdle();
 }

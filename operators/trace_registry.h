@@ -64,6 +64,8 @@ class TraceRegistry {
   Status EvictIfFull();
   void MarkDirty(Entry* e);
   void Forget(Entry* e);
+  void PushFront(std::list<Entry*>* list, Entry* e);
+  static void ResetEntry(Entry* e);
   Status CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_traces, bool* complete);
   int64_t ExpiryMs() const;
   void WriteOpenCount();
@@ -82,6 +84,10 @@ class TraceRegistry {
   std::unordered_map<std::string_view, std::unique_ptr<Entry>, KeyHash> cache_;
   std::list<Entry*> lru_;    // front = most recently used
   std::list<Entry*> dirty_;  // changed since the last Flush
+  // Forgotten entries and list nodes kept for reuse: a trace's strings, span-id vector and list
+  // nodes then cost no allocation when the next trace is loaded (bounded by kSpareEntries).
+  std::vector<std::unique_ptr<Entry>> spare_;
+  std::list<Entry*> spare_nodes_;
   int64_t open_count_ = 0;
   bool open_count_dirty_ = false;
   // Idle keys below this were all closed by an earlier scan: the next scan seeks past their

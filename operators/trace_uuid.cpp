@@ -19,19 +19,22 @@ constexpr uint8_t kNamespaceBytes[16] = {0xdf, 0x4a, 0xd7, 0xa9, 0x57, 0x3b, 0x5
 }  // namespace
 
 std::string TraceUuid(std::string_view project, const uint8_t trace_id[16]) {
+  std::string out;
+  TraceUuidTo(project, trace_id, &out);
+  return out;
+}
+
+void TraceUuidTo(std::string_view project, const uint8_t trace_id[16], std::string* out) {
   char hex[32];
   HexEncodeTo(trace_id, 16, hex);
-  std::string name;
-  name.reserve(sizeof(kNamespaceBytes) + project.size() + 1 + sizeof(hex));
-  name.append(reinterpret_cast<const char*>(kNamespaceBytes), sizeof(kNamespaceBytes));
-  name.append(project);
-  name.push_back('\0');
-  name.append(hex, sizeof(hex));
   uint8_t digest[SHA_DIGEST_LENGTH] = {};
   // SHA-1 of in-memory input cannot fail; there is no error path to surface.
   SHA_CTX ctx;
   SHA1_Init(&ctx);
-  SHA1_Update(&ctx, name.data(), name.size());
+  SHA1_Update(&ctx, kNamespaceBytes, sizeof(kNamespaceBytes));
+  SHA1_Update(&ctx, project.data(), project.size());
+  SHA1_Update(&ctx, "", 1);  // the '\0' separator
+  SHA1_Update(&ctx, hex, sizeof(hex));
   SHA1_Final(digest, &ctx);
   digest[6] = static_cast<uint8_t>((digest[6] & 0x0f) | 0x50);  // version 5
   digest[8] = static_cast<uint8_t>((digest[8] & 0x3f) | 0x80);  // RFC 4122 variant
@@ -42,7 +45,7 @@ std::string TraceUuid(std::string_view project, const uint8_t trace_id[16]) {
     HexEncodeTo(&digest[i], 1, p);
     p += 2;
   }
-  return std::string(text, sizeof(text));
+  out->assign(text, sizeof(text));
 }
 
 }  // namespace spanpipe::resolve

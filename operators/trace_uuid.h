@@ -14,5 +14,7 @@ inline constexpr std::string_view kTraceUuidNamespace = "df4ad7a9-573b-5c0a-96de
 // RFC 4122 version 5 (SHA-1) UUID of kTraceUuidNamespace and the name
 // project + '\0' + lowercase hex of the 16-byte trace id; canonical lowercase 8-4-4-4-12 text.
 std::string TraceUuid(std::string_view project, const uint8_t trace_id[16]);
+// The same into *out (reusing its buffer).
+void TraceUuidTo(std::string_view project, const uint8_t trace_id[16], std::string* out);
 
 }  // namespace spanpipe::resolve

@@ -548,6 +548,52 @@ TEST_F(TraceRegistryTest, FormatOneIdleKeysAreStillClosed) {
   EXPECT_EQ(reg_->open_traces(), 0u);
 }
 
+// Closed and evicted traces' entries are recycled for the next traces loaded: nothing of a
+// previous trace (thread, user, models, root name, span ids, service) may show through.
+TEST_F(TraceRegistryTest, RecycledEntriesCarryNothingOfTheirPreviousTrace) {
+  ResolveOptions o;
+  o.cache_traces = 2;
+  NewRegistry(o);
+  for (int t = 0; t < 6; ++t) {
+    Apply({.trace_hex = testutil::TraceHex(t),
+           .span_hex = "00000000000000aa",
+           .name = "full",
+           .service = "svc",
+           .model = "gpt-4o-2024-08-06-long-model-name",
+           .thread_id = "th",
+           .user_id = "user",
+           .environment = "prod",
+           .error = true,
+           .input_tokens = 5},
+          1000);
+  }
+  ASSERT_EQ(CloseAll().size(), 6u);  // closes and forgets them all: their entries are spare
+  for (int t = 10; t < 16; ++t) {
+    auto r = Apply({.trace_hex = testutil::TraceHex(t),
+                    .span_hex = "00000000000000aa",
+                    .parent_hex = "0000000000000001"},
+                   2000);
+    EXPECT_FALSE(r.duplicate) << t;  // the previous trace's span id must not be remembered
+    EXPECT_EQ(r.trace->span_count, 1);
+    EXPECT_TRUE(r.thread_id.empty());
+    EXPECT_TRUE(r.user_id.empty());
+    EXPECT_EQ(r.trace->trace_id_hex, testutil::TraceHex(t));
+  }
+  auto out = CloseAll();
+  ASSERT_EQ(out.size(), 6u);
+  for (const json& j : out) {
+    EXPECT_EQ(j["name"], "");
+    EXPECT_EQ(j["service"], "");
+    EXPECT_EQ(j["thread_id"], "");
+    EXPECT_EQ(j["user_id"], "");
+    EXPECT_EQ(j["environment"], "");
+    EXPECT_EQ(j["models"], json::array());
+    EXPECT_EQ(j["errors"], 0);
+    EXPECT_EQ(j["input_tokens"], 0);
+    EXPECT_EQ(j["span_count"], 1);
+  }
+}
+
 TEST_F(TraceRegistryTest, SmallCacheHandlesManyInterleavedTraces) {
   ResolveOptions o;
   o.cache_traces = 3;
