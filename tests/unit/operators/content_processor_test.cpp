@@ -579,10 +579,16 @@ TEST(ContentAttributes, ContractListAndSizeThreshold) {
         "gen_ai.completion.12.content", "input.value", "output.value",
         "llm.input_messages.3.message.content", "llm.output_messages.0.message.content",
         "langfuse.observation.input", "langfuse.observation.output", "langfuse.trace.input",
-        "langfuse.trace.output", "traceloop.entity.input", "traceloop.entity.output"})
+        "langfuse.trace.output", "traceloop.entity.input", "traceloop.entity.output", "body"})
     EXPECT_TRUE(IsContentAttribute(k, 1, o)) << k;
-  for (const char* k : {"gen_ai.prompt.x.content", "gen_ai.prompt..content",
-                        "llm.input_messages.1.message.role", "gen_ai.request.model", "http.url"})
+  // Near misses of every listed name (same length, one byte off) are not content.
+  for (const char* k :
+       {"gen_ai.prompt.x.content", "gen_ai.prompt..content", "llm.input_messages.1.message.role",
+        "gen_ai.request.model", "http.url", "bodY", "input.valuE", "output.valuE", "gen_ai.prompT",
+        "gen_ai.completioN", "langfuse.trace.inpuT", "gen_ai.input.messageS",
+        "langfuse.trace.outpuT", "gen_ai.output.messageS", "traceloop.entity.inpuT",
+        "traceloop.entity.outpuT", "gen_ai.system_instructionS", "langfuse.observation.inpuT",
+        "langfuse.observation.outpuT"})
     EXPECT_FALSE(IsContentAttribute(k, 10, o)) << k;
   EXPECT_FALSE(IsContentAttribute("http.url", 1024, o));
   EXPECT_TRUE(IsContentAttribute("http.url", 1025, o));
