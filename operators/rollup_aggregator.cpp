@@ -138,9 +138,16 @@ int64_t RollupAggregator::watermark(int32_t source_partition) {
 }
 
 void RollupAggregator::SaveRow(const std::string& key, Row* row) {
+  std::string m;
+  row->metrics.EncodeTo(&m);
+  SaveRow(key, row, m);
+}
+
+void RollupAggregator::SaveRow(const std::string& key, Row* row, std::string_view encoded_metrics) {
   std::string v;
+  v.reserve(10 + encoded_metrics.size());
   PutVarint64(&v, row->version);
-  row->metrics.EncodeTo(&v);
+  v.append(encoded_metrics);
   const int64_t expires = SaturatingAdd(row->id.end_ms(), opt_.retention_ms(row->id.granularity));
   windows_->Put(key, state::WrapExpiring(expires, v));
   row->unsaved = false;
@@ -446,10 +453,12 @@ Status RollupAggregator::EmitPartials(Emitter* out) {
     SPANPIPE_RETURN_IF_ERROR(FindRow(key, &row));
     if (!row) continue;
     row->listed = false;
-    if (row->unsaved) SaveRow(key, row);
+    metrics_buf_.clear();
+    row->metrics.EncodeTo(&metrics_buf_);  // once, for the row's state and its partial
+    if (row->unsaved) SaveRow(key, row, metrics_buf_);
     const int32_t p = static_cast<int32_t>(DecodeFixed32BE(key.data() + 1));
     value.clear();
-    EncodePartial(p, row->version, Meta(p)->watermark_ms, row->id, row->metrics, &value);
+    EncodePartialWithMetrics(p, row->version, Meta(p)->watermark_ms, row->id, metrics_buf_, &value);
     out->Emit(streams::kRollupPartials, ContractKey(row->id), value);
     ++stats_.partials_emitted;
   }

@@ -84,6 +84,7 @@ class RollupAggregator {
   Row* InsertRow(const std::string& key, Row&& row);
   void EvictIfFull();
   void SaveRow(const std::string& key, Row* row);
+  void SaveRow(const std::string& key, Row* row, std::string_view encoded_metrics);
   // Row for a span's window, creating it under the cardinality guard; sets *key to its store key.
   Status RowForSpan(int32_t p, Granularity g, int64_t start_ms, const SpanRecord& span,
                     std::string* key, Row** row, bool* overflowed);
@@ -129,6 +130,7 @@ class RollupAggregator {
   std::string key_buf_;
   std::unordered_map<std::string, UnboundList> unbound_cache_;
   std::unordered_map<std::string, Count> counts_;
+  std::string metrics_buf_;  // reused by EmitPartials
 };
 
 }  // namespace spanpipe::rollup

@@ -10,15 +10,23 @@ constexpr char kHeartbeatTag = 'H';
 constexpr char kFormat = 1;
 }  // namespace
 
-void EncodePartial(int32_t source_partition, uint64_t version, int64_t watermark_ms,
-                   const WindowId& id, const RollupMetrics& metrics, std::string* out) {
+void EncodePartialWithMetrics(int32_t source_partition, uint64_t version, int64_t watermark_ms,
+                              const WindowId& id, std::string_view encoded_metrics,
+                              std::string* out) {
   out->push_back(kPartialTag);
   out->push_back(kFormat);
   PutFixed32BE(out, static_cast<uint32_t>(source_partition));
   PutVarint64(out, version);
   PutOrderedInt64(out, watermark_ms);
   EncodeWindowId(id, out);
-  metrics.EncodeTo(out);
+  out->append(encoded_metrics);
+}
+
+void EncodePartial(int32_t source_partition, uint64_t version, int64_t watermark_ms,
+                   const WindowId& id, const RollupMetrics& metrics, std::string* out) {
+  std::string m;
+  metrics.EncodeTo(&m);
+  EncodePartialWithMetrics(source_partition, version, watermark_ms, id, m, out);
 }
 
 void EncodeHeartbeat(int32_t source_partition, int64_t watermark_ms, std::string* out) {

@@ -28,6 +28,11 @@ struct RollupPartial {
 
 void EncodePartial(int32_t source_partition, uint64_t version, int64_t watermark_ms,
                    const WindowId& id, const RollupMetrics& metrics, std::string* out);
+// The same with the metrics already encoded (RollupMetrics::EncodeTo): a row's state and its
+// partial carry the same bytes, encoded once.
+void EncodePartialWithMetrics(int32_t source_partition, uint64_t version, int64_t watermark_ms,
+                              const WindowId& id, std::string_view encoded_metrics,
+                              std::string* out);
 void EncodeHeartbeat(int32_t source_partition, int64_t watermark_ms, std::string* out);
 // Key of a heartbeat record (never a valid contract key: it has no '|' fields).
 std::string HeartbeatKey(int32_t source_partition);
