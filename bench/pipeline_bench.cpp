@@ -237,6 +237,7 @@ void BM_Pipeline(benchmark::State& state, int mode) {
       resolve::TraceRegistry reg(db->store(stores::kTraces), db->store(stores::kTraceSpans),
                                  db->store(stores::kTraceIdle), {});
       Router out(nullptr);
+      ResolveOutcome r;  // reused across spans, as TaskStage does
       auto checkpoint = [&] {
         if (st.ok()) st = reg.CloseIdle(max_ms, &out);
         if (st.ok()) st = reg.Flush();
@@ -245,7 +246,6 @@ void BM_Pipeline(benchmark::State& state, int mode) {
       MeasuredRegion([&] {
         for (const auto& m : c.messages) {
           ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& s) {
-            ResolveOutcome r;
             max_ms = std::max<int64_t>(max_ms, static_cast<int64_t>(s.end_unix_nano / 1000000));
             timed(&apply_s, [&] {
               if (st.ok()) st = reg.Apply(s, max_ms, &r);

@@ -62,7 +62,7 @@ TaskStage::TaskStage(const Config& cfg, state::StateDb* db, PackSink* content_st
 
 Status TaskStage::Process(const SpanRecord& span, int32_t partition, int64_t now_ms,
                           std::string_view source, Emitter* out, DeadLetters* dlq) {
-  ResolveOutcome r;
+  ResolveOutcome& r = outcome_;  // reused: its strings keep their capacity across spans
   SPANPIPE_RETURN_IF_ERROR(registry_.Apply(span, now_ms, &r));
   if (r.duplicate) {
     ++duplicates_;

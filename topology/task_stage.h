@@ -57,6 +57,7 @@ class TaskStage {
   bool content_enabled_ = true;
   std::vector<content::ContentRef> refs_;
   std::string buf_, refs_json_;
+  ResolveOutcome outcome_;
   uint64_t duplicates_ = 0;
   uint64_t spans_out_ = 0;
 };
