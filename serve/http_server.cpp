@@ -106,6 +106,8 @@ HttpServer::HttpServer(ServeOptions options, QueryStore* store, MetricsRegistry*
     : options_(std::move(options)), store_(store), metrics_(metrics), content_(std::move(content)) {
   if (options_.cache_entries > 0)
     cache_ = std::make_unique<ResponseCache>(options_.cache_entries, options_.cache_bytes);
+  if (options_.bucket_cache_bytes > 0)
+    bucket_cache_ = std::make_unique<BucketCache>(options_.bucket_cache_bytes);
 }
 
 HttpServer::~HttpServer() {
@@ -220,6 +222,29 @@ std::string HttpServer::RenderHttpMetrics() const {
   out += "# HELP spanpipe_http_cache_misses_total Cacheable query answers computed.\n";
   out += "# TYPE spanpipe_http_cache_misses_total counter\n";
   out += "spanpipe_http_cache_misses_total " + std::to_string(cache_ ? cache_->misses() : 0) + "\n";
+  if (bucket_cache_) {
+    out +=
+        "# HELP spanpipe_http_bucket_cache_hits_total /api/v1/metrics time buckets served from the "
+        "bucket cache.\n";
+    out += "# TYPE spanpipe_http_bucket_cache_hits_total counter\n";
+    out += "spanpipe_http_bucket_cache_hits_total " + std::to_string(bucket_cache_->hits()) + "\n";
+    out += "# HELP spanpipe_http_bucket_cache_misses_total Whole time buckets computed.\n";
+    out += "# TYPE spanpipe_http_bucket_cache_misses_total counter\n";
+    out +=
+        "spanpipe_http_bucket_cache_misses_total " + std::to_string(bucket_cache_->misses()) + "\n";
+    out +=
+        "# HELP spanpipe_http_bucket_cache_invalidated_total Cached buckets dropped because a "
+        "commit wrote into them.\n";
+    out += "# TYPE spanpipe_http_bucket_cache_invalidated_total counter\n";
+    out += "spanpipe_http_bucket_cache_invalidated_total " +
+           std::to_string(bucket_cache_->invalidated()) + "\n";
+    out += "# HELP spanpipe_http_bucket_cache_bytes Memory held by the bucket cache.\n";
+    out += "# TYPE spanpipe_http_bucket_cache_bytes gauge\n";
+    out += "spanpipe_http_bucket_cache_bytes " + std::to_string(bucket_cache_->bytes()) + "\n";
+    out += "# HELP spanpipe_http_bucket_cache_entries Time buckets in the bucket cache.\n";
+    out += "# TYPE spanpipe_http_bucket_cache_entries gauge\n";
+    out += "spanpipe_http_bucket_cache_entries " + std::to_string(bucket_cache_->size()) + "\n";
+  }
   out +=
       "# HELP spanpipe_serve_records_applied_total Published records materialised into the query "
       "store.\n";
@@ -338,8 +363,9 @@ Status HttpServer::Start() {
   s.Get("/api/v1/metrics", [this, guard](const httplib::Request& req, httplib::Response& res) {
     std::string project;
     if (guard(req, res, 1, &project))
-      Cached(req, res, project,
-             [&] { return MetricsSeries(*store_, project, ToParams(req), NowMs()); });
+      Cached(req, res, project, [&] {
+        return MetricsSeries(*store_, project, ToParams(req), NowMs(), bucket_cache_.get());
+      });
   });
   s.Get("/api/v1/metrics/summary",
         [this, guard](const httplib::Request& req, httplib::Response& res) {

@@ -10,6 +10,7 @@
 
 #include "common/json_writer.h"
 #include "common/time_format.h"
+#include "serve/bucket_cache.h"
 #include "serve/metric_acc.h"
 
 namespace spanpipe::serve {
@@ -204,7 +205,7 @@ ApiResult Error(int status, const std::string& message) {
 }
 
 ApiResult MetricsSeries(const QueryStore& store, const std::string& project, const Params& p,
-                        int64_t now_ms) {
+                        int64_t now_ms, BucketCache* cache) {
   std::vector<std::string> metrics =
       Has(p, "metrics") ? List(p, "metrics") : std::vector<std::string>{"request_count"};
   if (metrics.empty() || metrics.size() > kMaxMetrics)
@@ -233,59 +234,39 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
   int64_t from, to;
   if (!Range(p, now_ms, kDay, &from, &to, &err)) return err;
 
-  // Points are whole buckets: the first is the one that contains start_time. A group is the
-  // group_by values, each followed by \0, numbered as first seen (hashing, not string compares,
-  // per row); points are sorted by (bucket, group) once at the end.
-  struct Point {
-    int64_t bucket;
-    uint32_t group;
-    MetricAcc acc;
-  };
-  std::vector<Point> points;
-  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> group_ids;
-  std::vector<std::string> groups;
-  std::unordered_map<uint64_t, size_t> point_of;  // (bucket index << 24 | group) -> points[i]
+  // Points are whole buckets: the first is the one that contains start_time; a bucket holds the
+  // rows whose window starts in it, before end_time. Each bucket's points (ordered by group) are
+  // written as one piece of text and the answer is their concatenation, so that whole buckets can
+  // come from the BucketCache and only the others are read: the answer is byte for byte the same.
+  // A bucket is cached only when it ends by end_time (its text cannot depend on the range).
   const int64_t first_bucket = FloorTo(from, bucket_ms);
-  std::string key;
-  Status s = store.ScanRollups(gran, project, first_bucket, to, [&](const RollupRow& r) {
-    for (const auto& [d, want] : filters)
-      if (r.Dim(d) != want) return;
-    GroupKey(r, group_by, &key);
-    auto g = group_ids.find(key);
-    if (g == group_ids.end()) {
-      g = group_ids.emplace(key, static_cast<uint32_t>(groups.size())).first;
-      groups.push_back(key);
-    }
-    int64_t bucket = FloorTo(r.window_start_ms, bucket_ms);
-    uint64_t id = (static_cast<uint64_t>((bucket - first_bucket) / bucket_ms) << 24) | g->second;
-    auto [it, fresh] = point_of.try_emplace(id, points.size());
-    if (fresh) points.push_back(Point{bucket, g->second, MetricAcc()});
-    points[it->second].acc.Add(r);
-  });
-  if (!s.ok()) return Error(500, s.ToString());
-  std::vector<uint32_t> rank(groups.size());
-  {
-    std::vector<uint32_t> order(groups.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](uint32_t a, uint32_t b) { return groups[a] < groups[b]; });
-    for (uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+  const size_t nb = static_cast<size_t>((to - first_bucket + bucket_ms - 1) / bucket_ms);
+  std::vector<std::shared_ptr<const BucketText>> parts(nb);
+  auto bucket_at = [&](size_t i) { return first_bucket + static_cast<int64_t>(i) * bucket_ms; };
+  auto whole = [&](size_t i) { return bucket_at(i) + bucket_ms <= to; };
+  std::string shape;  // the query's shape: everything but the range
+  uint64_t version = 0;
+  if (cache) {
+    auto add = [&](std::string_view v) {
+      shape += std::to_string(v.size());
+      shape.push_back(':');
+      shape.append(v);
+    };
+    add("series");
+    add(project);
+    add(interval);
+    add(agg);
+    add(std::to_string(metrics.size()));
+    for (const auto& m : metrics) add(m);
+    add(std::to_string(group_by.size()));
+    for (const auto& g : group_by) add(g);
+    for (const auto& [d, want] : filters) add(d), add(want);
+    shape.push_back('@');
+    version = cache->Sync(store);
+    for (size_t i = 0; i < nb; ++i)
+      if (whole(i)) parts[i] = cache->Get(shape + std::to_string(bucket_at(i)));
   }
-  std::sort(points.begin(), points.end(), [&](const Point& a, const Point& b) {
-    return a.bucket != b.bucket ? a.bucket < b.bucket : rank[a.group] < rank[b.group];
-  });
-  // Written without a DOM: a day by model is thousands of points.
-  json meta{{"interval", interval},
-            {"start_time", FormatRfc3339Millis(from)},
-            {"end_time", FormatRfc3339Millis(to)},
-            {"metrics", metrics},
-            {"group_by", group_by},
-            {"aggregation", agg},
-            {"total_points", points.size()}};
-  ApiResult out;
-  std::string& text = out.text;
-  text.reserve(256 + points.size() * (72 + 24 * metrics.size() + 40 * group_by.size()));
-  text = "{\"metadata\":" + meta.dump() + ",\"data\":[";
+
   // Keys are fixed ASCII names: appended as they are; values go through the JSON writer.
   std::vector<std::string> metric_keys, group_keys;
   std::vector<MetricId> metric_ids;
@@ -296,38 +277,125 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
   }
   for (size_t i = 0; i < group_by.size(); ++i)
     group_keys.push_back((i ? ",\"" : "\"") + group_by[i] + "\":");
-  // Each group's ,"group":{...} text once (groups are far fewer than points).
-  std::vector<std::string> group_text(group_by.empty() ? 0 : groups.size());
-  for (size_t gi = 0; gi < group_text.size(); ++gi) {
-    std::string& t = group_text[gi];
-    t = ",\"group\":{";
-    size_t a = 0;
-    for (const auto& g : group_keys) {
-      size_t b = groups[gi].find('\0', a);
-      t.append(g);
-      AppendJsonString(&t, std::string_view(groups[gi]).substr(a, b - a));
-      a = b + 1;
+
+  // The buckets not cached, a run of adjacent ones at a time. A group is the group_by values,
+  // each followed by \0, numbered as first seen (hashing, not string compares, per row); points
+  // are sorted by (bucket, group) once per run.
+  struct Point {
+    int64_t bucket;
+    uint32_t group;
+    MetricAcc acc;
+  };
+  std::vector<Point> points;
+  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> group_ids;
+  std::vector<std::string> groups;
+  std::vector<std::string> group_text;            // each group's ,"group":{...} text, written once
+  std::unordered_map<uint64_t, size_t> point_of;  // (bucket index << 24 | group) -> points[i]
+  std::string key;
+  for (size_t i = 0; i < nb;) {
+    if (parts[i]) {
+      ++i;
+      continue;
     }
-    t.push_back('}');
+    size_t j = i;
+    while (j < nb && !parts[j]) ++j;
+    const int64_t run_from = bucket_at(i), run_to = std::min(bucket_at(j), to);
+    points.clear();
+    point_of.clear();
+    Status s = store.ScanRollups(gran, project, run_from, run_to, [&](const RollupRow& r) {
+      for (const auto& [d, want] : filters)
+        if (r.Dim(d) != want) return;
+      GroupKey(r, group_by, &key);
+      auto g = group_ids.find(key);
+      if (g == group_ids.end()) {
+        g = group_ids.emplace(key, static_cast<uint32_t>(groups.size())).first;
+        groups.push_back(key);
+      }
+      int64_t bucket = FloorTo(r.window_start_ms, bucket_ms);
+      uint64_t id = (static_cast<uint64_t>((bucket - run_from) / bucket_ms) << 24) | g->second;
+      auto [it, fresh] = point_of.try_emplace(id, points.size());
+      if (fresh) points.push_back(Point{bucket, g->second, MetricAcc()});
+      points[it->second].acc.Add(r);
+    });
+    if (!s.ok()) return Error(500, s.ToString());
+    std::vector<uint32_t> rank(groups.size());
+    {
+      std::vector<uint32_t> order(groups.size());
+      for (uint32_t k = 0; k < order.size(); ++k) order[k] = k;
+      std::sort(order.begin(), order.end(),
+                [&](uint32_t a, uint32_t b) { return groups[a] < groups[b]; });
+      for (uint32_t k = 0; k < order.size(); ++k) rank[order[k]] = k;
+    }
+    std::sort(points.begin(), points.end(), [&](const Point& a, const Point& b) {
+      return a.bucket != b.bucket ? a.bucket < b.bucket : rank[a.group] < rank[b.group];
+    });
+    if (!group_by.empty()) {
+      for (size_t gi = group_text.size(); gi < groups.size(); ++gi) {
+        std::string t = ",\"group\":{";
+        size_t a = 0;
+        for (const auto& g : group_keys) {
+          size_t b = groups[gi].find('\0', a);
+          t.append(g);
+          AppendJsonString(&t, std::string_view(groups[gi]).substr(a, b - a));
+          a = b + 1;
+        }
+        t.push_back('}');
+        group_text.push_back(std::move(t));
+      }
+    }
+    // Each bucket of the run gets its text (empty when it has no point).
+    std::vector<std::shared_ptr<BucketText>> built(j - i);
+    for (auto& b : built) b = std::make_shared<BucketText>();
+    std::string ts_text;
+    int64_t last_ts = INT64_MIN;
+    BucketText* cur = nullptr;
+    for (const Point& pt : points) {
+      if (pt.bucket != last_ts) {
+        last_ts = pt.bucket;
+        ts_text = "\"timestamp\":\"" + FormatRfc3339Millis(pt.bucket) +
+                  "\",\"timestamp_ms\":" + std::to_string(pt.bucket);
+        cur = built[static_cast<size_t>((pt.bucket - run_from) / bucket_ms)].get();
+      }
+      std::string& text = cur->text;
+      text.append(cur->points++ ? ",{" : "{");
+      text.append(ts_text);
+      if (!group_text.empty()) text.append(group_text[pt.group]);
+      for (size_t m = 0; m < metrics.size(); ++m) {
+        text.append(metric_keys[m]);
+        pt.acc.Write(metric_ids[m], agg_id, &text);
+      }
+      text.push_back('}');
+    }
+    for (size_t k = i; k < j; ++k) {
+      parts[k] = built[k - i];
+      if (cache && whole(k))
+        cache->Put(store, shape + std::to_string(bucket_at(k)), project, bucket_at(k),
+                   bucket_at(k) + bucket_ms, version, parts[k]);
+    }
+    i = j;
   }
-  int64_t last_ts = INT64_MIN;
-  std::string ts_text;
+
+  // Written without a DOM: a day by model is thousands of points.
+  size_t total_points = 0, bytes = 0;
+  for (const auto& part : parts) total_points += part->points, bytes += part->text.size() + 1;
+  json meta{{"interval", interval},
+            {"start_time", FormatRfc3339Millis(from)},
+            {"end_time", FormatRfc3339Millis(to)},
+            {"metrics", metrics},
+            {"group_by", group_by},
+            {"aggregation", agg},
+            {"total_points", total_points}};
+  std::string head = meta.dump();
+  ApiResult out;
+  std::string& text = out.text;
+  text.reserve(head.size() + bytes + 32);
+  text.append("{\"metadata\":").append(head).append(",\"data\":[");
   bool first = true;
-  for (const Point& pt : points) {
-    if (pt.bucket != last_ts) {
-      last_ts = pt.bucket;
-      ts_text = "\"timestamp\":\"" + FormatRfc3339Millis(pt.bucket) +
-                "\",\"timestamp_ms\":" + std::to_string(pt.bucket);
-    }
-    text.append(first ? "{" : ",{");
+  for (const auto& part : parts) {
+    if (part->points == 0) continue;
+    if (!first) text.push_back(',');
     first = false;
-    text.append(ts_text);
-    if (!group_text.empty()) text.append(group_text[pt.group]);
-    for (size_t i = 0; i < metrics.size(); ++i) {
-      text.append(metric_keys[i]);
-      pt.acc.Write(metric_ids[i], agg_id, &text);
-    }
-    text.push_back('}');
+    text.append(part->text);
   }
   text.append("]}");
   return out;

@@ -12,6 +12,8 @@
 
 namespace spanpipe::serve {
 
+class BucketCache;
+
 struct ApiResult {
   ApiResult() = default;
   ApiResult(int s, nlohmann::json b) : status(s), body(std::move(b)) {}
@@ -41,8 +43,9 @@ ApiResult GroupQuery(const QueryStore& store, const std::string& project, const 
                      int64_t now_ms);
 ApiResult ThreadSpans(const QueryStore& store, const std::string& project,
                       const std::string& thread_id, const Params& p);
+// With a cache, whole time buckets are taken from it and the others stored in it (same answer).
 ApiResult MetricsSeries(const QueryStore& store, const std::string& project, const Params& p,
-                        int64_t now_ms);
+                        int64_t now_ms, BucketCache* cache = nullptr);
 ApiResult MetricsSummary(const QueryStore& store, const std::string& project, const Params& p,
                          int64_t now_ms);
 ApiResult MetricsQuery(const QueryStore& store, const std::string& project,

@@ -7,6 +7,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -22,6 +23,7 @@ using nlohmann::json;
 constexpr char kSep = '\0';
 constexpr uint8_t kRowVersion = 1;
 constexpr int64_t kTenMinutes = 600000;
+constexpr int64_t kHourMs = 3600000, kDayMs = 86400000;
 // Layout version of the store (the key sorts before every view's prefix).
 constexpr char kFormatKey[] = "\x01format";
 constexpr char kFormat[] = "serve-views-2";
@@ -269,6 +271,21 @@ Status QueryStore::Apply(std::string_view topic, std::string_view key, std::stri
         {S(j, "service"), S(j, "provider"), S(j, "model"), S(j, "operation"), S(j, "environment")});
     std::string row_key = K({"g", gran, project, Time(ws), dims_key});
     std::string row = EncodeRollup(j);
+    {
+      // The window this record changes (a 1m record: its whole derived 10m row).
+      int64_t from = ws, to = ws + (gran == "1h" ? kHourMs : kDayMs);
+      if (gran == "1m") {
+        from = ws - ((ws % kTenMinutes) + kTenMinutes) % kTenMinutes;
+        to = from + kTenMinutes;
+      }
+      RollupChange* last = pending_changes_.empty() ? nullptr : &pending_changes_.back();
+      if (last && last->project == project && last->from_ms <= to && from <= last->to_ms) {
+        last->from_ms = std::min(last->from_ms, from);
+        last->to_ms = std::max(last->to_ms, to);
+      } else {
+        pending_changes_.push_back(RollupChange{project, from, to});
+      }
+    }
     if (gran == "1m") {
       // The derived 10-minute row (sum of its ten 1-minute rows) moves by new - old.
       int64_t ws10 = ws - ((ws % kTenMinutes) + kTenMinutes) % kTenMinutes;
@@ -350,8 +367,40 @@ Status QueryStore::Commit() {
   rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch_->GetWriteBatch());
   if (!s.ok()) return Status::IOError("query store write: " + s.ToString());
   batch_->Clear();
-  version_.fetch_add(1, std::memory_order_release);
+  // Merged per project before they are logged: a feed's commit touches a few latest windows, a
+  // backfill's many adjacent ones.
+  std::vector<RollupChange> changes = std::move(pending_changes_);
+  pending_changes_.clear();
+  std::sort(changes.begin(), changes.end(), [](const RollupChange& a, const RollupChange& b) {
+    return a.project != b.project ? a.project < b.project : a.from_ms < b.from_ms;
+  });
+  std::vector<RollupChange> merged;
+  for (auto& c : changes) {
+    if (!merged.empty() && merged.back().project == c.project && c.from_ms <= merged.back().to_ms)
+      merged.back().to_ms = std::max(merged.back().to_ms, c.to_ms);
+    else
+      merged.push_back(std::move(c));
+  }
+  {
+    // Logged before the version moves: a reader that sees version v finds v's changes.
+    std::lock_guard<std::mutex> l(log_mu_);
+    log_.push_back(LoggedCommit{version_.load() + 1, std::move(merged)});
+    while (log_.size() > kChangeLogCommits) log_.pop_front();
+    version_.fetch_add(1, std::memory_order_release);
+  }
   return Status::OK();
+}
+
+bool QueryStore::RollupChangesSince(uint64_t since, uint64_t upto,
+                                    std::vector<RollupChange>* out) const {
+  if (upto <= since) return true;
+  std::lock_guard<std::mutex> l(log_mu_);
+  // Versions are consecutive in the log; it must hold since + 1 .. upto.
+  if (log_.empty() || log_.front().version > since + 1 || log_.back().version < upto) return false;
+  for (auto it = log_.begin() + static_cast<std::ptrdiff_t>(since + 1 - log_.front().version);
+       it != log_.end() && it->version <= upto; ++it)
+    out->insert(out->end(), it->changes.begin(), it->changes.end());
+  return true;
 }
 
 Status QueryStore::ScanRollups(std::string_view g, std::string_view project, int64_t from_ms,

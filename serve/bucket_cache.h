@@ -1,0 +1,70 @@
+// BucketCache: per-bucket partial results of /api/v1/metrics, as Druid caches per-segment
+// results. A series answer is the concatenation of its time buckets' points, and a bucket's points
+// depend only on the query's shape (project, filters, group_by, metrics, aggregation, interval) and
+// on the rollup rows of that bucket, not on where the range starts or ends inside it. So the JSON
+// text of each whole bucket is kept, keyed by (shape, bucket start), and a dashboard whose range
+// ends at "now" (a new query every refresh) recomputes only the buckets that are not cached: the
+// ones a commit of the feed wrote since (QueryStore::RollupChangesSince), usually the newest.
+//
+// Invalidation is by time: a commit that wrote rollup windows [a, b) of a project drops that
+// project's buckets overlapping [a, b), whatever their shape. Memory is bounded by a byte budget
+// (least recently used buckets go first).
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "serve/query_store.h"
+
+namespace spanpipe::serve {
+
+struct BucketText {
+  std::string text;     // the bucket's points, comma-separated JSON objects ("" when none)
+  uint32_t points = 0;  // how many
+};
+
+class BucketCache {
+ public:
+  explicit BucketCache(size_t max_bytes) : max_bytes_(max_bytes) {}
+
+  // Drops the buckets that the store's commits since the last call wrote, and returns the version
+  // that the caller's reads (made after this call) are at least as new as. Call it before Get and
+  // before reading the store for the buckets to Put.
+  uint64_t Sync(const QueryStore& store);
+  // The bucket stored under `key`, or null.
+  std::shared_ptr<const BucketText> Get(const std::string& key);
+  // Stores a bucket [from_ms, to_ms) of `project`, computed from reads made after Sync returned
+  // `version`; dropped instead when a commit since then wrote into it (or cannot be told).
+  void Put(const QueryStore& store, const std::string& key, const std::string& project,
+           int64_t from_ms, int64_t to_ms, uint64_t version,
+           std::shared_ptr<const BucketText> bucket);
+
+  size_t size() const;
+  size_t bytes() const;  // keys, texts and bookkeeping, as counted against the budget
+  uint64_t hits() const;
+  uint64_t misses() const;
+  uint64_t invalidated() const;  // buckets dropped because a commit wrote into them
+
+ private:
+  struct Entry {
+    std::shared_ptr<const BucketText> bucket;
+    std::string project;
+    int64_t from_ms, to_ms;
+    std::list<const std::string*>::iterator lru;  // position in lru_ (front = most recent)
+    size_t bytes;
+  };
+  void Erase(std::unordered_map<std::string, Entry>::iterator it);  // mu_ held
+  const size_t max_bytes_;
+  mutable std::mutex mu_;
+  uint64_t synced_ = 0;  // the store version whose changes have been applied
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<const std::string*> lru_;  // keys of entries_ (stable addresses)
+  size_t bytes_ = 0;
+  uint64_t hits_ = 0, misses_ = 0, invalidated_ = 0;
+};
+
+}  // namespace spanpipe::serve
