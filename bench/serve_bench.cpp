@@ -10,9 +10,10 @@
 //       DIR and prints the commands. Stops on SIGINT/SIGTERM.
 //         --no-cache         whole-response cache off (serve/response_cache.h)
 //         --no-bucket-cache  per-bucket cache of /api/v1/metrics off (serve/bucket_cache.h)
-//         --feed             a feed thread commits the current minute's 100 1m rows (same values)
-//                            every second, as the live feed does: every commit drops the response
-//                            cache and the bucket cache's buckets of the current 10 minutes.
+//         --feed             a feed thread commits the current minute's, hour's and day's rows
+//                            of the 100 combinations (same values) every second, as the live feed
+//                            does: every commit drops the response cache and the bucket cache's
+//                            buckets of those windows.
 //       Scripts: metrics.lua, metrics_gzip.lua (Accept-Encoding: gzip) and summary.lua repeat one
 //       query (range ending at the server's start); metrics_now.lua, metrics_now_gzip.lua and
 //       summary_now.lua send a different range with every request (1 day ending `now - offset`,
@@ -472,18 +473,37 @@ int ServeForWrk(int port, bool cache, bool bucket_cache, bool feed) {
          "&interval=1hour&group_by=model",
          true);
   moving("summary_now.lua", "/api/v1/metrics/summary?compare_previous_period=true");
-  // The live feed: the current minute's rows rewritten (same values) and committed every second.
+  // The live feed: every second, what the pipeline publishes at a commit while traffic flows:
+  // the current minute's 1m rows, the current hour's 1h rows and today's 1d rows of the 100
+  // combinations (values as generated, so the data set stays the same).
   std::thread feeder;
   if (feed) {
     feeder = std::thread([&q] {
+      const int combos = kProviders * kModelsPerProvider;
+      auto apply = [&](const char* gran, int64_t ws, int c, const Row& r) {
+        if (!q.Apply("spanpipe.rollups", "",
+                     RollupJson(gran, ws, c / kModelsPerProvider, c % kModelsPerProvider, r))
+                 .ok())
+          std::abort();
+      };
       while (!g_stop) {
-        int64_t ws = NowMs() / kMin * kMin;
-        for (int c = 0; c < kProviders * kModelsPerProvider; ++c)
-          if (!q.Apply("spanpipe.rollups", "",
-                       RollupJson("1m", ws, c / kModelsPerProvider, c % kModelsPerProvider,
-                                  MinuteRow(ws, c)))
-                   .ok())
-            std::abort();
+        int64_t now = NowMs(), minute = now / kMin * kMin, hour = now / kHour * kHour,
+                day = now / kDay * kDay;
+        for (int c = 0; c < combos; ++c) {
+          apply("1m", minute, c, MinuteRow(minute, c));
+          Row day_row, hour_row;
+          for (int h = 0; h < 24; ++h) {
+            Row hr;  // summed in the generator's order
+            for (int mi = 0; mi < 60; ++mi) {
+              int64_t ws = day + h * kHour + mi * kMin;
+              hr.Merge(MinuteRow(ws, c));
+            }
+            if (day + h * kHour == hour) hour_row = hr;
+            day_row.Merge(hr);
+          }
+          apply("1h", hour, c, hour_row);
+          apply("1d", day, c, day_row);
+        }
         if (!q.Commit().ok()) std::abort();
         for (int i = 0; i < 10 && !g_stop; ++i)
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -491,10 +511,10 @@ int ServeForWrk(int port, bool cache, bool bucket_cache, bool feed) {
     });
   }
   std::cout << "serving on http://" << o.listen << "/ ; e.g.\n"
-            << "  DELAY_MS=40 wrk -t2 -c10 -d30s --latency -s " << g_dir << "/metrics.lua http://"
-            << o.listen << "\n"
-            << "  DELAY_MS=40 wrk -t2 -c10 -d30s --latency -s " << g_dir << "/summary.lua http://"
-            << o.listen << std::endl;
+            << "  DELAY_MS=50 wrk -t2 -c10 -d30s --latency -s " << g_dir
+            << "/metrics_now.lua http://" << o.listen << "\n"
+            << "  DELAY_MS=50 wrk -t2 -c10 -d30s --latency -s " << g_dir
+            << "/summary_now.lua http://" << o.listen << std::endl;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));

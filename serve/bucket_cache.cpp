@@ -9,10 +9,10 @@ namespace {
 // control block.
 constexpr size_t kEntryOverhead = 160;
 
-bool Overlaps(const std::vector<RollupChange>& changes, const std::string& project, int64_t from,
-              int64_t to) {
+bool Overlaps(const std::vector<RollupChange>& changes, const std::string& project, uint8_t grans,
+              int64_t from, int64_t to) {
   for (const auto& c : changes)
-    if (c.project == project && c.from_ms < to && from < c.to_ms) return true;
+    if (c.project == project && (c.grans & grans) && c.from_ms < to && from < c.to_ms) return true;
   return false;
 }
 
@@ -35,8 +35,8 @@ uint64_t BucketCache::Sync(const QueryStore& store) {
       for (auto it = entries_.begin(); it != entries_.end();) {
         auto p = by_project.find(it->second.project);
         auto next = std::next(it);
-        if (p != by_project.end() &&
-            Overlaps(p->second, it->second.project, it->second.from_ms, it->second.to_ms)) {
+        if (p != by_project.end() && Overlaps(p->second, it->second.project, it->second.grans,
+                                              it->second.from_ms, it->second.to_ms)) {
           ++invalidated_;
           Erase(it);
         }
@@ -61,7 +61,7 @@ std::shared_ptr<const BucketText> BucketCache::Get(const std::string& key) {
 }
 
 void BucketCache::Put(const QueryStore& store, const std::string& key, const std::string& project,
-                      int64_t from_ms, int64_t to_ms, uint64_t version,
+                      uint8_t grans, int64_t from_ms, int64_t to_ms, uint64_t version,
                       std::shared_ptr<const BucketText> bucket) {
   size_t bytes = key.size() + project.size() + bucket->text.size() + kEntryOverhead;
   if (bytes > max_bytes_) return;
@@ -70,7 +70,7 @@ void BucketCache::Put(const QueryStore& store, const std::string& key, const std
     // Commits landed while it was computed: keep it only if none of them wrote into it.
     std::vector<RollupChange> changes;
     if (!store.RollupChangesSince(version, synced_, &changes) ||
-        Overlaps(changes, project, from_ms, to_ms))
+        Overlaps(changes, project, grans, from_ms, to_ms))
       return;
   }
   auto [it, fresh] = entries_.try_emplace(key);
@@ -81,6 +81,7 @@ void BucketCache::Put(const QueryStore& store, const std::string& key, const std
   Entry& e = it->second;
   e.bucket = std::move(bucket);
   e.project = project;
+  e.grans = grans;
   e.from_ms = from_ms;
   e.to_ms = to_ms;
   e.bytes = bytes;

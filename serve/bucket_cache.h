@@ -6,9 +6,11 @@
 // ends at "now" (a new query every refresh) recomputes only the buckets that are not cached: the
 // ones a commit of the feed wrote since (QueryStore::RollupChangesSince), usually the newest.
 //
-// Invalidation is by time: a commit that wrote rollup windows [a, b) of a project drops that
-// project's buckets overlapping [a, b), whatever their shape. Memory is bounded by a byte budget
-// (least recently used buckets go first).
+// Invalidation is by time and granularity: a commit that wrote rows of granularity g with windows
+// in [a, b) of a project drops that project's buckets that read rows of g and overlap [a, b),
+// whatever their shape. (The feed publishes the open 1h and 1d rows at every commit: a bucket of
+// 1h rows survives a commit into today's 1d row.) Memory is bounded by a byte budget (least
+// recently used buckets go first).
 #pragma once
 
 #include <cstdint>
@@ -37,10 +39,11 @@ class BucketCache {
   uint64_t Sync(const QueryStore& store);
   // The bucket stored under `key`, or null.
   std::shared_ptr<const BucketText> Get(const std::string& key);
-  // Stores a bucket [from_ms, to_ms) of `project`, computed from reads made after Sync returned
-  // `version`; dropped instead when a commit since then wrote into it (or cannot be told).
+  // Stores a bucket [from_ms, to_ms) of `project`, computed from its rows of the granularities
+  // `grans` (RollupGran bits) read after Sync returned `version`; dropped instead when a commit
+  // since then wrote into it (or cannot be told).
   void Put(const QueryStore& store, const std::string& key, const std::string& project,
-           int64_t from_ms, int64_t to_ms, uint64_t version,
+           uint8_t grans, int64_t from_ms, int64_t to_ms, uint64_t version,
            std::shared_ptr<const BucketText> bucket);
 
   size_t size() const;
@@ -53,6 +56,7 @@ class BucketCache {
   struct Entry {
     std::shared_ptr<const BucketText> bucket;
     std::string project;
+    uint8_t grans;
     int64_t from_ms, to_ms;
     std::list<const std::string*>::iterator lru;  // position in lru_ (front = most recent)
     size_t bytes;

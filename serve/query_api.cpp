@@ -369,8 +369,8 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
     for (size_t k = i; k < j; ++k) {
       parts[k] = built[k - i];
       if (cache && whole(k))
-        cache->Put(store, shape + std::to_string(bucket_at(k)), project, bucket_at(k),
-                   bucket_at(k) + bucket_ms, version, parts[k]);
+        cache->Put(store, shape + std::to_string(bucket_at(k)), project, RollupGranOf(gran),
+                   bucket_at(k), bucket_at(k) + bucket_ms, version, parts[k]);
     }
     i = j;
   }

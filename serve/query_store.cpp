@@ -173,6 +173,14 @@ Status ScanPrefix(rocksdb::DB* db, const std::string& prefix, const std::string&
 
 }  // namespace
 
+uint8_t RollupGranOf(std::string_view g) {
+  return g == "1m"    ? kGran1m
+         : g == "10m" ? kGran10m
+         : g == "1h"  ? kGran1h
+         : g == "1d"  ? kGran1d
+                      : 0;
+}
+
 std::string_view RollupRow::Dim(std::string_view name) const {
   if (name == "provider") return provider;
   if (name == "model") return model;
@@ -272,18 +280,23 @@ Status QueryStore::Apply(std::string_view topic, std::string_view key, std::stri
     std::string row_key = K({"g", gran, project, Time(ws), dims_key});
     std::string row = EncodeRollup(j);
     {
-      // The window this record changes (a 1m record: its whole derived 10m row).
-      int64_t from = ws, to = ws + (gran == "1h" ? kHourMs : kDayMs);
+      // The rows this record changes (a 1m record: its derived 10m row too).
+      auto note = [&](uint8_t g, int64_t from, int64_t to) {
+        RollupChange* last = pending_changes_.empty() ? nullptr : &pending_changes_.back();
+        if (last && last->grans == g && last->project == project && last->from_ms <= to &&
+            from <= last->to_ms) {
+          last->from_ms = std::min(last->from_ms, from);
+          last->to_ms = std::max(last->to_ms, to);
+        } else {
+          pending_changes_.push_back(RollupChange{project, g, from, to});
+        }
+      };
       if (gran == "1m") {
-        from = ws - ((ws % kTenMinutes) + kTenMinutes) % kTenMinutes;
-        to = from + kTenMinutes;
-      }
-      RollupChange* last = pending_changes_.empty() ? nullptr : &pending_changes_.back();
-      if (last && last->project == project && last->from_ms <= to && from <= last->to_ms) {
-        last->from_ms = std::min(last->from_ms, from);
-        last->to_ms = std::max(last->to_ms, to);
+        note(kGran1m, ws, ws + 60000);
+        int64_t ws10 = ws - ((ws % kTenMinutes) + kTenMinutes) % kTenMinutes;
+        note(kGran10m, ws10, ws10 + kTenMinutes);
       } else {
-        pending_changes_.push_back(RollupChange{project, from, to});
+        note(RollupGranOf(gran), ws, ws + (gran == "1h" ? kHourMs : kDayMs));
       }
     }
     if (gran == "1m") {
@@ -372,11 +385,13 @@ Status QueryStore::Commit() {
   std::vector<RollupChange> changes = std::move(pending_changes_);
   pending_changes_.clear();
   std::sort(changes.begin(), changes.end(), [](const RollupChange& a, const RollupChange& b) {
-    return a.project != b.project ? a.project < b.project : a.from_ms < b.from_ms;
+    if (a.project != b.project) return a.project < b.project;
+    return a.grans != b.grans ? a.grans < b.grans : a.from_ms < b.from_ms;
   });
   std::vector<RollupChange> merged;
   for (auto& c : changes) {
-    if (!merged.empty() && merged.back().project == c.project && c.from_ms <= merged.back().to_ms)
+    if (!merged.empty() && merged.back().project == c.project && merged.back().grans == c.grans &&
+        c.from_ms <= merged.back().to_ms)
       merged.back().to_ms = std::max(merged.back().to_ms, c.to_ms);
     else
       merged.push_back(std::move(c));

@@ -68,10 +68,15 @@ struct TraceStart {
   int64_t start_ms = 0;
 };
 
-// Rollup windows a commit wrote, per project: [from_ms, to_ms) covers every row of any
-// granularity that changed (a 1m record also moves its derived 10m row: its whole 10 minutes).
+// Rollup rows a commit wrote, per project and granularity: every row of a granularity in
+// `grans` whose window starts in [from_ms, to_ms) may have changed. A 1m record changes its 1m row
+// and its derived 10m row; the feed publishes the open 1h and 1d rows at every commit too, so that
+// a reader of 1h rows must not be told about 1d ones.
+enum RollupGran : uint8_t { kGran1m = 1, kGran10m = 2, kGran1h = 4, kGran1d = 8 };
+uint8_t RollupGranOf(std::string_view granularity);  // "1m", "10m", "1h", "1d"; else 0
 struct RollupChange {
   std::string project;
+  uint8_t grans = 0;  // RollupGran bits
   int64_t from_ms = 0, to_ms = 0;
 };
 

@@ -65,22 +65,22 @@ TEST_F(BucketCacheTest, TheStoreLogsTheRollupWindowsEachCommitWrote) {
 
   std::vector<RollupChange> c;
   ASSERT_TRUE(store_->RollupChangesSince(v0, v1, &c));
-  ASSERT_EQ(c.size(), 3u);
-  EXPECT_EQ(c[0].project, "alpha");
-  EXPECT_EQ(c[0].from_ms, kT1000);
-  EXPECT_EQ(c[0].to_ms, kT1000 + 20 * kMin);
-  EXPECT_EQ(c[1].project, "alpha");
-  EXPECT_EQ(c[1].from_ms, kT1100);
-  EXPECT_EQ(c[1].to_ms, kT1100 + kHour);
-  EXPECT_EQ(c[2].project, "beta");
-  EXPECT_EQ(c[2].from_ms, kDay0);
-  EXPECT_EQ(c[2].to_ms, kDay0 + kDayMs);
+  auto is = [](const RollupChange& x, const char* project, uint8_t grans, int64_t from,
+               int64_t to) {
+    return x.project == project && x.grans == grans && x.from_ms == from && x.to_ms == to;
+  };
+  ASSERT_EQ(c.size(), 5u);
+  EXPECT_TRUE(is(c[0], "alpha", kGran1m, kT1000 + 3 * kMin, kT1000 + 4 * kMin));
+  EXPECT_TRUE(is(c[1], "alpha", kGran1m, kT1000 + 12 * kMin, kT1000 + 13 * kMin));
+  EXPECT_TRUE(is(c[2], "alpha", kGran10m, kT1000, kT1000 + 20 * kMin));  // merged
+  EXPECT_TRUE(is(c[3], "alpha", kGran1h, kT1100, kT1100 + kHour));
+  EXPECT_TRUE(is(c[4], "beta", kGran1d, kDay0, kDay0 + kDayMs));
 
   c.clear();
   ASSERT_TRUE(store_->RollupChangesSince(v1, store_->version(), &c));
-  ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(c[0].from_ms, kT0900);
-  EXPECT_EQ(c[0].to_ms, kT0900 + 10 * kMin);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_TRUE(is(c[0], "alpha", kGran1m, kT0900, kT0900 + kMin));
+  EXPECT_TRUE(is(c[1], "alpha", kGran10m, kT0900, kT0900 + 10 * kMin));
   c.clear();
   EXPECT_TRUE(store_->RollupChangesSince(store_->version(), store_->version(), &c));
   EXPECT_TRUE(c.empty());
@@ -91,27 +91,41 @@ TEST_F(BucketCacheTest, ACommitDropsTheBucketsItWroteIntoAndNoOthers) {
   Commit();
   BucketCache cache(1 << 20);
   uint64_t v = cache.Sync(*store_);
-  cache.Put(*store_, "a10", "alpha", kT1000, kT1100, v, Text("ten"));
-  cache.Put(*store_, "a11", "alpha", kT1100, kT1100 + kHour, v, Text("eleven"));
-  cache.Put(*store_, "b10", "beta", kT1000, kT1100, v, Text("beta ten"));
-  EXPECT_EQ(cache.size(), 3u);
+  // Buckets of 1h rows (interval 1hour), of 1m rows (5min) and of 1d rows (1day).
+  cache.Put(*store_, "a10", "alpha", kGran1h, kT1000, kT1100, v, Text("ten"));
+  cache.Put(*store_, "a11", "alpha", kGran1h, kT1100, kT1100 + kHour, v, Text("eleven"));
+  cache.Put(*store_, "b10", "beta", kGran1h, kT1000, kT1100, v, Text("beta ten"));
+  cache.Put(*store_, "a1055", "alpha", kGran1m, kT1000 + 55 * kMin, kT1100, v, Text("5 min"));
+  cache.Put(*store_, "aday", "alpha", kGran1d, kDay0, kDay0 + kDayMs, v, Text("day"));
+  EXPECT_EQ(cache.size(), 5u);
 
-  Rollup("1m", kT1000 + 59 * kMin, "alpha", "openai", "gpt-4o", 1);  // 10:50-11:00 of alpha
+  Rollup("1m", kT1000 + 59 * kMin, "alpha", "openai", "gpt-4o", 1);  // 10:59 of alpha
+  Commit();
+  cache.Sync(*store_);
+  EXPECT_EQ(cache.Get("a1055"), nullptr);
+  EXPECT_NE(cache.Get("a10"), nullptr);  // a 1m row is not a 1h row
+  EXPECT_NE(cache.Get("aday"), nullptr);
+  EXPECT_EQ(cache.invalidated(), 1u);
+
+  Rollup("1h", kT1000, "alpha", "openai", "gpt-4o", 2);
   Commit();
   cache.Sync(*store_);
   EXPECT_EQ(cache.Get("a10"), nullptr);
   ASSERT_NE(cache.Get("a11"), nullptr);
   EXPECT_EQ(cache.Get("a11")->text, "eleven");
-  ASSERT_NE(cache.Get("b10"), nullptr);
-  EXPECT_EQ(cache.invalidated(), 1u);
+  EXPECT_NE(cache.Get("b10"), nullptr);  // another project
+  EXPECT_NE(cache.Get("aday"), nullptr);
+  EXPECT_EQ(cache.invalidated(), 2u);
 
-  Rollup("1d", kDay0, "alpha", "openai", "gpt-4o", 1);  // the whole day of alpha
+  // The feed publishes today's open 1d row at every commit: the hours stay.
+  Rollup("1d", kDay0, "alpha", "openai", "gpt-4o", 1);
   Commit();
   cache.Sync(*store_);
-  EXPECT_EQ(cache.Get("a11"), nullptr);
+  EXPECT_EQ(cache.Get("aday"), nullptr);
+  EXPECT_NE(cache.Get("a11"), nullptr);
   EXPECT_NE(cache.Get("b10"), nullptr);
-  EXPECT_EQ(cache.size(), 1u);
-  EXPECT_EQ(cache.invalidated(), 2u);
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.invalidated(), 3u);
 }
 
 TEST_F(BucketCacheTest, ABucketReadBeforeACommitThatWroteIntoItIsNotStored) {
@@ -123,17 +137,18 @@ TEST_F(BucketCacheTest, ABucketReadBeforeACommitThatWroteIntoItIsNotStored) {
   Rollup("1h", kT1000, "alpha", "openai", "gpt-4o", 2);
   Commit();
   cache.Sync(*store_);  // (another request syncs first)
-  cache.Put(*store_, "a10", "alpha", kT1000, kT1100, v, Text("stale"));
+  cache.Put(*store_, "a10", "alpha", kGran1h, kT1000, kT1100, v, Text("stale"));
   EXPECT_EQ(cache.Get("a10"), nullptr);
   // ...and into 11:00: a 10:00 bucket read at v is still right.
   Rollup("1h", kT1100, "alpha", "openai", "gpt-4o", 2);
   uint64_t v2 = cache.Sync(*store_);
   Commit();
-  cache.Put(*store_, "a10", "alpha", kT1000, kT1100, v2, Text("fine"));  // without a Sync between
+  cache.Put(*store_, "a10", "alpha", kGran1h, kT1000, kT1100, v2,
+            Text("fine"));  // without a Sync between
   ASSERT_NE(cache.Get("a10"), nullptr);
   cache.Sync(*store_);
   ASSERT_NE(cache.Get("a10"), nullptr);
-  cache.Put(*store_, "a11", "alpha", kT1100, kT1100 + kHour, v2, Text("stale 11"));
+  cache.Put(*store_, "a11", "alpha", kGran1h, kT1100, kT1100 + kHour, v2, Text("stale 11"));
   EXPECT_EQ(cache.Get("a11"), nullptr);
   EXPECT_EQ(cache.Get("a10")->text, "fine");
 }
@@ -141,7 +156,7 @@ TEST_F(BucketCacheTest, ABucketReadBeforeACommitThatWroteIntoItIsNotStored) {
 TEST_F(BucketCacheTest, EverythingGoesWhenTheChangeLogNoLongerReachesBack) {
   BucketCache cache(1 << 20);
   uint64_t v = cache.Sync(*store_);
-  cache.Put(*store_, "a10", "alpha", kT1000, kT1100, v, Text("ten"));
+  cache.Put(*store_, "a10", "alpha", kGran1h, kT1000, kT1100, v, Text("ten"));
   for (size_t i = 0; i <= QueryStore::kChangeLogCommits; ++i) {
     Rollup("1m", kDay0 + 20 * kDayMs, "gamma", "openai", "gpt-4o", static_cast<int64_t>(i + 1));
     Commit();
@@ -159,20 +174,20 @@ TEST_F(BucketCacheTest, LeastRecentlyUsedGoFirstBeyondTheByteBudget) {
   };
   BucketCache cache(3 * 1000 + 3 * 200);  // room for three entries of ~1 000 bytes
   uint64_t v = cache.Sync(*store_);
-  cache.Put(*store_, "k1", "alpha", 0, 1, v, sized(1000));
-  cache.Put(*store_, "k2", "alpha", 0, 1, v, sized(1000));
-  cache.Put(*store_, "k3", "alpha", 0, 1, v, sized(1000));
+  cache.Put(*store_, "k1", "alpha", kGran1h, 0, 1, v, sized(1000));
+  cache.Put(*store_, "k2", "alpha", kGran1h, 0, 1, v, sized(1000));
+  cache.Put(*store_, "k3", "alpha", kGran1h, 0, 1, v, sized(1000));
   EXPECT_NE(cache.Get("k1"), nullptr);  // k2 is now the least recently used
-  cache.Put(*store_, "k4", "alpha", 0, 1, v, sized(1000));
+  cache.Put(*store_, "k4", "alpha", kGran1h, 0, 1, v, sized(1000));
   EXPECT_EQ(cache.Get("k2"), nullptr);
   EXPECT_NE(cache.Get("k1"), nullptr);
   EXPECT_NE(cache.Get("k3"), nullptr);
   EXPECT_NE(cache.Get("k4"), nullptr);
   EXPECT_LE(cache.bytes(), 3 * 1000 + 3 * 200u);
-  cache.Put(*store_, "big", "alpha", 0, 1, v, sized(10000));  // over the budget: not kept
+  cache.Put(*store_, "big", "alpha", kGran1h, 0, 1, v, sized(10000));  // over the budget: not kept
   EXPECT_EQ(cache.Get("big"), nullptr);
   EXPECT_EQ(cache.size(), 3u);
-  cache.Put(*store_, "k4", "alpha", 0, 1, v, sized(10));  // a replacement frees its bytes
+  cache.Put(*store_, "k4", "alpha", kGran1h, 0, 1, v, sized(10));  // a replacement frees its bytes
   EXPECT_EQ(cache.size(), 3u);
   EXPECT_EQ(cache.Get("k4")->text.size(), 10u);
 }
