@@ -1,5 +1,6 @@
 #include "serve/bucket_cache.h"
 
+#include <array>
 #include <vector>
 
 namespace spanpipe::serve {
@@ -48,7 +49,7 @@ uint64_t BucketCache::Sync(const QueryStore& store) {
   return now;
 }
 
-std::shared_ptr<const BucketText> BucketCache::Get(const std::string& key) {
+std::shared_ptr<const CachedPart> BucketCache::GetPart(const std::string& key) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) {
@@ -62,8 +63,8 @@ std::shared_ptr<const BucketText> BucketCache::Get(const std::string& key) {
 
 void BucketCache::Put(const QueryStore& store, const std::string& key, const std::string& project,
                       uint8_t grans, int64_t from_ms, int64_t to_ms, uint64_t version,
-                      std::shared_ptr<const BucketText> bucket) {
-  size_t bytes = key.size() + project.size() + bucket->text.size() + kEntryOverhead;
+                      std::shared_ptr<const CachedPart> bucket) {
+  size_t bytes = key.size() + project.size() + bucket->bytes() + kEntryOverhead;
   if (bytes > max_bytes_) return;
   std::lock_guard<std::mutex> l(mu_);
   if (version < synced_) {
@@ -120,6 +121,63 @@ uint64_t BucketCache::misses() const {
 uint64_t BucketCache::invalidated() const {
   std::lock_guard<std::mutex> l(mu_);
   return invalidated_;
+}
+
+Status ScanRollupsCached(const QueryStore& store, BucketCache* cache, std::string_view gran,
+                         const std::string& project, int64_t from_ms, int64_t to_ms,
+                         const std::function<void(const RollupRow&)>& fn) {
+  const int64_t w = gran == "1m"    ? int64_t{60000}
+                    : gran == "10m" ? int64_t{600000}
+                    : gran == "1h"  ? int64_t{3600000}
+                    : gran == "1d"  ? int64_t{86400000}
+                                    : 0;
+  if (!cache || w == 0 || to_ms <= from_ms)
+    return store.ScanRollups(gran, project, from_ms, to_ms, fn);
+  const uint64_t version = cache->Sync(store);
+  std::string key = "rows:" + std::to_string(project.size()) + ':' + project + ':';
+  key.append(gran).push_back('@');
+  const size_t base = key.size();
+  for (int64_t pos = from_ms; pos < to_ms;) {
+    const int64_t ws = (pos >= 0 ? pos / w : (pos - w + 1) / w) * w;
+    if (ws != pos || ws + w > to_ms) {  // a part of a window: read as it is
+      int64_t end = std::min(ws + w, to_ms);
+      SPANPIPE_RETURN_IF_ERROR(store.ScanRollups(gran, project, pos, end, fn));
+      pos = end;
+      continue;
+    }
+    key.resize(base);
+    key.append(std::to_string(ws));
+    std::shared_ptr<const RowWindow> win = cache->Get<RowWindow>(key);
+    if (!win) {
+      auto fresh = std::make_shared<RowWindow>();
+      // The strings go to the arena as offsets first (it grows), views are set at the end.
+      std::vector<std::array<uint32_t, 5>> at;
+      SPANPIPE_RETURN_IF_ERROR(
+          store.ScanRollups(gran, project, ws, ws + w, [&](const RollupRow& r) {
+            std::array<uint32_t, 5> o;
+            const std::string_view dims[] = {r.service, r.provider, r.model, r.operation,
+                                             r.environment};
+            for (size_t i = 0; i < 5; ++i) {
+              o[i] = static_cast<uint32_t>(fresh->arena.size());
+              fresh->arena.append(dims[i]);
+            }
+            at.push_back(o);
+            fresh->rows.push_back(r);
+          }));
+      for (size_t i = 0; i < fresh->rows.size(); ++i) {
+        RollupRow& r = fresh->rows[i];
+        std::string_view* dims[] = {&r.service, &r.provider, &r.model, &r.operation,
+                                    &r.environment};
+        for (size_t d = 0; d < 5; ++d)
+          *dims[d] = std::string_view(fresh->arena).substr(at[i][d], dims[d]->size());
+      }
+      cache->Put(store, key, project, RollupGranOf(gran), ws, ws + w, version, fresh);
+      win = std::move(fresh);
+    }
+    for (const RollupRow& r : win->rows) fn(r);
+    pos = ws + w;
+  }
+  return Status::OK();
 }
 
 }  // namespace spanpipe::serve

@@ -19,14 +19,30 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "serve/query_store.h"
 
 namespace spanpipe::serve {
 
-struct BucketText {
+// What the cache holds: a series bucket's text, or a rollup window's decoded rows.
+struct CachedPart {
+  virtual ~CachedPart() = default;
+  virtual size_t bytes() const = 0;
+};
+
+struct BucketText : CachedPart {
   std::string text;     // the bucket's points, comma-separated JSON objects ("" when none)
   uint32_t points = 0;  // how many
+  size_t bytes() const override { return text.size(); }
+};
+
+// The rows of one rollup window (all rows of a granularity whose window starts in
+// [ws, ws + granularity)), as ScanRollups visits them; their strings point into `arena`.
+struct RowWindow : CachedPart {
+  std::string arena;
+  std::vector<RollupRow> rows;
+  size_t bytes() const override { return arena.size() + rows.size() * sizeof(RollupRow); }
 };
 
 class BucketCache {
@@ -37,14 +53,18 @@ class BucketCache {
   // that the caller's reads (made after this call) are at least as new as. Call it before Get and
   // before reading the store for the buckets to Put.
   uint64_t Sync(const QueryStore& store);
-  // The bucket stored under `key`, or null.
-  std::shared_ptr<const BucketText> Get(const std::string& key);
+  // The part stored under `key` if it is a T, or null.
+  template <typename T = BucketText>
+  std::shared_ptr<const T> Get(const std::string& key) {
+    return std::dynamic_pointer_cast<const T>(GetPart(key));
+  }
+  std::shared_ptr<const CachedPart> GetPart(const std::string& key);
   // Stores a bucket [from_ms, to_ms) of `project`, computed from its rows of the granularities
   // `grans` (RollupGran bits) read after Sync returned `version`; dropped instead when a commit
   // since then wrote into it (or cannot be told).
   void Put(const QueryStore& store, const std::string& key, const std::string& project,
            uint8_t grans, int64_t from_ms, int64_t to_ms, uint64_t version,
-           std::shared_ptr<const BucketText> bucket);
+           std::shared_ptr<const CachedPart> bucket);
 
   size_t size() const;
   size_t bytes() const;  // keys, texts and bookkeeping, as counted against the budget
@@ -54,7 +74,7 @@ class BucketCache {
 
  private:
   struct Entry {
-    std::shared_ptr<const BucketText> bucket;
+    std::shared_ptr<const CachedPart> bucket;
     std::string project;
     uint8_t grans;
     int64_t from_ms, to_ms;
@@ -70,5 +90,12 @@ class BucketCache {
   size_t bytes_ = 0;
   uint64_t hits_ = 0, misses_ = 0, invalidated_ = 0;
 };
+
+// QueryStore::ScanRollups through the cache: the whole windows of [from_ms, to_ms) are visited
+// from cached RowWindows (read and stored when missing), the partial ones at the ends read
+// directly. The same rows in the same order as ScanRollups. Without a cache: ScanRollups.
+Status ScanRollupsCached(const QueryStore& store, BucketCache* cache, std::string_view granularity,
+                         const std::string& project, int64_t from_ms, int64_t to_ms,
+                         const std::function<void(const RollupRow&)>& fn);
 
 }  // namespace spanpipe::serve

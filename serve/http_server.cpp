@@ -224,11 +224,13 @@ std::string HttpServer::RenderHttpMetrics() const {
   out += "spanpipe_http_cache_misses_total " + std::to_string(cache_ ? cache_->misses() : 0) + "\n";
   if (bucket_cache_) {
     out +=
-        "# HELP spanpipe_http_bucket_cache_hits_total /api/v1/metrics time buckets served from the "
-        "bucket cache.\n";
+        "# HELP spanpipe_http_bucket_cache_hits_total Series buckets and rollup windows served "
+        "from "
+        "the bucket cache.\n";
     out += "# TYPE spanpipe_http_bucket_cache_hits_total counter\n";
     out += "spanpipe_http_bucket_cache_hits_total " + std::to_string(bucket_cache_->hits()) + "\n";
-    out += "# HELP spanpipe_http_bucket_cache_misses_total Whole time buckets computed.\n";
+    out +=
+        "# HELP spanpipe_http_bucket_cache_misses_total Series buckets and rollup windows read.\n";
     out += "# TYPE spanpipe_http_bucket_cache_misses_total counter\n";
     out +=
         "spanpipe_http_bucket_cache_misses_total " + std::to_string(bucket_cache_->misses()) + "\n";
@@ -371,8 +373,9 @@ Status HttpServer::Start() {
         [this, guard](const httplib::Request& req, httplib::Response& res) {
           std::string project;
           if (guard(req, res, 1, &project))
-            Cached(req, res, project,
-                   [&] { return MetricsSummary(*store_, project, ToParams(req), NowMs()); });
+            Cached(req, res, project, [&] {
+              return MetricsSummary(*store_, project, ToParams(req), NowMs(), bucket_cache_.get());
+            });
         });
   s.Post("/api/v1/metrics/query",
          [this, guard](const httplib::Request& req, httplib::Response& res) {
@@ -380,7 +383,7 @@ Status HttpServer::Start() {
            if (!guard(req, res, 2, &project)) return;
            auto body = nlohmann::json::parse(req.body, nullptr, false);
            if (body.is_discarded()) return Reply(req, res, Error(400, "body is not JSON"));
-           Reply(req, res, MetricsQuery(*store_, project, body, NowMs()));
+           Reply(req, res, MetricsQuery(*store_, project, body, NowMs(), bucket_cache_.get()));
          });
   s.Get(R"(/api/v1/traces/([0-9a-fA-F]{32}))",
         [this, guard](const httplib::Request& req, httplib::Response& res) {

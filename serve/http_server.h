@@ -47,8 +47,9 @@ struct ServeOptions {
   // per project, kept until the store's next commit (serve/response_cache.h). 0 entries = off.
   size_t cache_entries = 256;
   size_t cache_bytes = size_t{64} << 20;
-  // Per-bucket partial results of GET /api/v1/metrics (serve/bucket_cache.h): the text of whole
-  // time buckets, dropped only when a commit writes into them. Byte budget; 0 = off.
+  // Partial results (serve/bucket_cache.h): the text of GET /api/v1/metrics's whole time buckets
+  // and the decoded rows of whole rollup windows read by /summary and POST /query, each dropped
+  // only when a commit writes into it. Byte budget; 0 = off.
   size_t bucket_cache_bytes = size_t{64} << 20;
 };
 

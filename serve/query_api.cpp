@@ -122,8 +122,10 @@ json Page(const std::vector<json>& items, int64_t offset, int64_t limit) {
 // once: whole UTC days from 1d rows, whole hours from 1h rows, whole 10 minutes from the store's
 // derived 10m rows, the rest from 1m rows. A row never
 // spans more than `coarsest` ms (so that it never straddles a caller's bucket). fn(row, row_ms).
+// With a cache, whole windows' rows come from it (ScanRollupsCached: the same rows, same order).
 Status ScanCovering(const QueryStore& store, const std::string& project, int64_t from, int64_t to,
-                    int64_t coarsest, const std::function<void(const RollupRow&, int64_t)>& fn) {
+                    int64_t coarsest, const std::function<void(const RollupRow&, int64_t)>& fn,
+                    BucketCache* cache = nullptr) {
   struct Level {
     int64_t ms;
     const char* name;
@@ -135,11 +137,11 @@ Status ScanCovering(const QueryStore& store, const std::string& project, int64_t
     if (a >= b) return Status::OK();
     const Level& l = kLevels[li];
     auto visit = [&](const RollupRow& r) { fn(r, l.ms); };
-    if (l.ms == kMinute) return store.ScanRollups(l.name, project, a, b, visit);
+    if (l.ms == kMinute) return ScanRollupsCached(store, cache, l.name, project, a, b, visit);
     int64_t ca = CeilTo(a, l.ms), fb = FloorTo(b, l.ms);
     if (l.ms > coarsest || ca >= fb) return cover(a, b, li + 1);
     SPANPIPE_RETURN_IF_ERROR(cover(a, ca, li + 1));
-    SPANPIPE_RETURN_IF_ERROR(store.ScanRollups(l.name, project, ca, fb, visit));
+    SPANPIPE_RETURN_IF_ERROR(ScanRollupsCached(store, cache, l.name, project, ca, fb, visit));
     return cover(fb, b, li + 1);
   };
   return cover(FloorTo(from, kMinute), CeilTo(to, kMinute), 0);
@@ -264,7 +266,7 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
     shape.push_back('@');
     version = cache->Sync(store);
     for (size_t i = 0; i < nb; ++i)
-      if (whole(i)) parts[i] = cache->Get(shape + std::to_string(bucket_at(i)));
+      if (whole(i)) parts[i] = cache->Get<BucketText>(shape + std::to_string(bucket_at(i)));
   }
 
   // Keys are fixed ASCII names: appended as they are; values go through the JSON writer.
@@ -402,7 +404,7 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
 }
 
 ApiResult MetricsSummary(const QueryStore& store, const std::string& project, const Params& p,
-                         int64_t now_ms) {
+                         int64_t now_ms, BucketCache* cache) {
   ApiResult err;
   int64_t from, to;
   if (!Range(p, now_ms, kDay, &from, &to, &err)) return err;
@@ -419,13 +421,16 @@ ApiResult MetricsSummary(const QueryStore& store, const std::string& project, co
   auto period = [&](int64_t a, int64_t b) {
     Period out;
     MetricAcc total;
-    Status s = ScanCovering(store, project, a, b, kDay, [&](const RollupRow& r, int64_t) {
-      total.Add(r);
-      auto it = out.by_model.find(r.model);
-      if (it == out.by_model.end())
-        it = out.by_model.emplace(std::string(r.model), MetricAcc()).first;
-      it->second.Add(r);
-    });
+    Status s = ScanCovering(
+        store, project, a, b, kDay,
+        [&](const RollupRow& r, int64_t) {
+          total.Add(r);
+          auto it = out.by_model.find(r.model);
+          if (it == out.by_model.end())
+            it = out.by_model.emplace(std::string(r.model), MetricAcc()).first;
+          it->second.Add(r);
+        },
+        cache);
     size_t threads = 0;
     if (s.ok())
       s = store.ScanThreadActivity(project, a, b, [&](const ThreadActivity&) { ++threads; });
@@ -668,7 +673,7 @@ ApiResult ThreadSpans(const QueryStore& store, const std::string& project,
 }
 
 ApiResult MetricsQuery(const QueryStore& store, const std::string& project, const json& body,
-                       int64_t now_ms) {
+                       int64_t now_ms, BucketCache* cache) {
   if (!body.is_object()) return Error(400, "body must be a JSON object");
   Params p;
   for (const char* k : {"start_time", "end_time"}) {
@@ -824,8 +829,9 @@ ApiResult MetricsQuery(const QueryStore& store, const std::string& project, cons
   std::map<std::pair<int64_t, std::string>, std::pair<json, MetricAcc>> groups;
   int64_t coarsest = bucket_ms ? bucket_ms : kDay;
   int64_t scan_from = bucket_ms ? FloorTo(from, bucket_ms) : from;
-  Status s =
-      ScanCovering(store, project, scan_from, to, coarsest, [&](const RollupRow& r, int64_t) {
+  Status s = ScanCovering(
+      store, project, scan_from, to, coarsest,
+      [&](const RollupRow& r, int64_t) {
         for (const auto& f : filters) {
           bool in = In(f.values, r.Dim(f.field));
           if ((f.op == "eq" || f.op == "in") != in) return;
@@ -835,7 +841,8 @@ ApiResult MetricsQuery(const QueryStore& store, const std::string& project, cons
         auto& slot = groups[{t, key}];
         if (slot.second.rows == 0) slot.first = GroupJson(r, group_by);
         slot.second.Add(r);
-      });
+      },
+      cache);
   if (!s.ok()) return Error(500, s.ToString());
   std::vector<json> rows;
   for (const auto& [k, v] : groups) {

@@ -46,10 +46,11 @@ ApiResult ThreadSpans(const QueryStore& store, const std::string& project,
 // With a cache, whole time buckets are taken from it and the others stored in it (same answer).
 ApiResult MetricsSeries(const QueryStore& store, const std::string& project, const Params& p,
                         int64_t now_ms, BucketCache* cache = nullptr);
+// With a cache, the rows of whole rollup windows are taken from it (same answer).
 ApiResult MetricsSummary(const QueryStore& store, const std::string& project, const Params& p,
-                         int64_t now_ms);
+                         int64_t now_ms, BucketCache* cache = nullptr);
 ApiResult MetricsQuery(const QueryStore& store, const std::string& project,
-                       const nlohmann::json& body, int64_t now_ms);
+                       const nlohmann::json& body, int64_t now_ms, BucketCache* cache = nullptr);
 ApiResult TraceRecord(const QueryStore& store, const std::string& project,
                       const std::string& trace_id);
 

@@ -288,6 +288,44 @@ TEST_F(SeriesWithCache, AnswersAreTheColdComputationForRandomRangesAndCommits) {
   EXPECT_GT(cache.misses(), cache.size());  // (recomputed after that)
 }
 
+TEST_F(SeriesWithCache, SummaryAndQueryFromCachedWindowsAreTheColdComputation) {
+  std::mt19937_64 rng(99);
+  for (int i = 0; i < 3000; ++i) RandomRow(rng);
+  Commit();
+  BucketCache cache(64 << 20);
+  for (int round = 0; round < 30; ++round) {
+    for (int q = 0; q < 10; ++q) {
+      int64_t from = kDay0 - kHour + static_cast<int64_t>(rng() % (kDays * kDayMs)) / 1000 * 1000;
+      int64_t to = from + 1000 + static_cast<int64_t>(rng() % (kDays * kDayMs)) / 1000 * 1000;
+      Params p{{"start_time", std::to_string(from)},
+               {"end_time", std::to_string(to)},
+               {"compare_previous_period", rng() % 2 ? "true" : "false"}};
+      ApiResult cold = MetricsSummary(*store_, "alpha", p, to);
+      ApiResult cached = MetricsSummary(*store_, "alpha", p, to, &cache);
+      ASSERT_EQ(cold.status, 200) << cold.Serialized();
+      ASSERT_EQ(cached.Serialized(), cold.Serialized()) << "round " << round << " query " << q;
+
+      json body = {{"start_time", std::to_string(from)},
+                   {"end_time", std::to_string(to)},
+                   {"metrics",
+                    {{{"name", "total_cost"}, {"alias", "cost"}},
+                     {{"name", "duration"}, {"aggregation", "p95"}, {"alias", "p95"}}}},
+                   {"group_by", {"provider", "model"}},
+                   {"sort_by", {{"field", "cost"}, {"order", "desc"}}}};
+      if (rng() % 2) body["interval"] = rng() % 2 ? "1hour" : "5min";
+      cold = MetricsQuery(*store_, "alpha", body, to);
+      cached = MetricsQuery(*store_, "alpha", body, to, &cache);
+      ASSERT_EQ(cold.status, 200) << cold.Serialized();
+      ASSERT_EQ(cached.Serialized(), cold.Serialized()) << "round " << round << " query " << q;
+    }
+    int n = static_cast<int>(1 + rng() % 20);
+    for (int i = 0; i < n; ++i) RandomRow(rng, rng() % 4 ? "alpha" : "beta", true);
+    Commit();
+  }
+  EXPECT_GT(cache.hits(), 5000u);
+  EXPECT_GT(cache.invalidated(), 100u);
+}
+
 TEST_F(SeriesWithCache, ARangeEndingNowReadsOnlyTheBucketsNotCached) {
   std::mt19937_64 rng(7);
   for (int i = 0; i < 2000; ++i) RandomRow(rng);
