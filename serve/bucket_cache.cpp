@@ -3,6 +3,8 @@
 #include <array>
 #include <vector>
 
+#include "serve/compression.h"
+
 namespace spanpipe::serve {
 namespace {
 
@@ -18,6 +20,17 @@ bool Overlaps(const std::vector<RollupChange>& changes, const std::string& proje
 }
 
 }  // namespace
+
+const std::string& BucketText::Deflated() const {
+  std::call_once(deflate_once_, [this] {
+    // zlib's fastest level: made once per bucket, then reused by every gzip answer.
+    if (!DeflateSegment(text, 1, &deflated_)) {
+      deflated_.clear();
+      AppendStoredSegment(text, &deflated_);
+    }
+  });
+  return deflated_;
+}
 
 uint64_t BucketCache::Sync(const QueryStore& store) {
   std::lock_guard<std::mutex> l(mu_);

@@ -55,8 +55,14 @@ void SendJson(const httplib::Request& req, httplib::Response& res, int status, s
   SendJson(res, status, gzipped ? std::move(gz) : std::move(body), gzipped);
 }
 
-// Large answers come pre-serialised (moved, not copied).
+// Large answers come pre-serialised (moved, not copied); a series answer in pieces is gzipped
+// from its buckets' deflate segments.
 void Reply(const httplib::Request& req, httplib::Response& res, ApiResult&& r) {
+  if (!r.parts.empty() || r.head) {
+    std::string gz;
+    if (WantsGzip(req, r.text.size()) && GzipAnswer(r, kGzipLevel, &gz))
+      return SendJson(res, r.status, std::move(gz), true);
+  }
   SendJson(req, res, r.status, r.text.empty() ? r.body.dump() : std::move(r.text));
 }
 
@@ -172,8 +178,10 @@ void HttpServer::Cached(const httplib::Request& req, httplib::Response& res,
     ApiResult r = compute();
     if (r.status != 200) return Reply(req, res, std::move(r));
     auto fresh = std::make_shared<CachedAnswer>();
-    fresh->json = r.text.empty() ? r.body.dump() : std::move(r.text);
-    gzip = WantsGzip(req, fresh->json.size()) && Gzip(fresh->json, kGzipLevel, &fresh->gzip);
+    if (r.text.empty()) r.text = r.body.dump();
+    gzip = WantsGzip(req, r.text.size()) && GzipAnswer(r, kGzipLevel, &fresh->gzip);
+    if (!gzip) fresh->gzip.clear();
+    fresh->json = std::move(r.text);
     cache_->Put(key, version, fresh);
     hit = fresh;
   } else if (WantsGzip(req, hit->json.size())) {

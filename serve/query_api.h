@@ -8,11 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "serve/bucket_cache.h"
 #include "serve/query_store.h"
 
 namespace spanpipe::serve {
-
-class BucketCache;
 
 struct ApiResult {
   ApiResult() = default;
@@ -21,7 +20,16 @@ struct ApiResult {
   nlohmann::json body;  // the answer, unless `text` is set
   std::string text;     // the answer already serialised (large answers are written without a DOM)
   std::string Serialized() const { return text.empty() ? body.dump() : text; }
+  // A series answer in pieces: `text` is its first `head` bytes, the non-empty `parts`' texts
+  // separated by ',', then "]}". Its gzip form is assembled from the parts' deflate segments
+  // (made once per cached bucket) instead of compressing the whole text (GzipAnswer).
+  size_t head = 0;
+  std::vector<std::shared_ptr<const BucketText>> parts;
 };
+
+// The gzip form of an answer's text: from its parts when it has them, else compressed whole
+// (libdeflate at `level`). False on failure.
+bool GzipAnswer(const ApiResult& r, int level, std::string* out);
 using Params = std::multimap<std::string, std::string>;
 
 // Limits of the API (docs/query-api.md "Limits").

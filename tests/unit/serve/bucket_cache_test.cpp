@@ -5,6 +5,8 @@
 
 #include <random>
 
+#include "gunzip.h"
+#include "serve/compression.h"
 #include "serve/query_api.h"
 #include "serve_fixture.h"
 
@@ -172,7 +174,8 @@ TEST_F(BucketCacheTest, LeastRecentlyUsedGoFirstBeyondTheByteBudget) {
     b->text.assign(n, 'x');
     return b;
   };
-  BucketCache cache(3 * 1000 + 3 * 200);  // room for three entries of ~1 000 bytes
+  // Room for three entries of 1 000 bytes of text (+1/7 for its deflate form, + bookkeeping).
+  BucketCache cache(4200);
   uint64_t v = cache.Sync(*store_);
   cache.Put(*store_, "k1", "alpha", kGran1h, 0, 1, v, sized(1000));
   cache.Put(*store_, "k2", "alpha", kGran1h, 0, 1, v, sized(1000));
@@ -183,7 +186,7 @@ TEST_F(BucketCacheTest, LeastRecentlyUsedGoFirstBeyondTheByteBudget) {
   EXPECT_NE(cache.Get("k1"), nullptr);
   EXPECT_NE(cache.Get("k3"), nullptr);
   EXPECT_NE(cache.Get("k4"), nullptr);
-  EXPECT_LE(cache.bytes(), 3 * 1000 + 3 * 200u);
+  EXPECT_LE(cache.bytes(), 4200u);
   cache.Put(*store_, "big", "alpha", kGran1h, 0, 1, v, sized(10000));  // over the budget: not kept
   EXPECT_EQ(cache.Get("big"), nullptr);
   EXPECT_EQ(cache.size(), 3u);
@@ -274,6 +277,12 @@ TEST_F(SeriesWithCache, AnswersAreTheColdComputationForRandomRangesAndCommits) {
       ASSERT_EQ(cached.status, 200);
       ASSERT_EQ(cached.text, cold.text) << "round " << round << " query " << q;
       ASSERT_FALSE(cold.text.empty());
+      if (q % 5 == 0) {
+        // The gzip form assembled from the buckets' deflate segments inflates to the answer.
+        std::string gz;
+        ASSERT_TRUE(GzipAnswer(cached, 6, &gz));
+        ASSERT_EQ(Gunzip(gz), cold.text);
+      }
       ++compared;
     }
     // The feed: rows changed or added across the whole data set (so into cached buckets), and
@@ -324,6 +333,27 @@ TEST_F(SeriesWithCache, SummaryAndQueryFromCachedWindowsAreTheColdComputation) {
   }
   EXPECT_GT(cache.hits(), 5000u);
   EXPECT_GT(cache.invalidated(), 100u);
+}
+
+TEST(GzipSegments, SegmentsConcatenateIntoOneGzipStream) {
+  std::string big;
+  for (int i = 0; big.size() < 200000; ++i)
+    big += "{\"n\":" + std::to_string(i * 7919 % 1000) + "},";
+  const std::vector<std::string> pieces = {"head", big, "", ",", big.substr(0, 70000), "]}"};
+  std::vector<std::string> seg(pieces.size());
+  std::string plain;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (i % 2)
+      ASSERT_TRUE(DeflateSegment(pieces[i], 1, &seg[i]));
+    else
+      AppendStoredSegment(pieces[i], &seg[i]);  // 70 000 bytes: two stored blocks
+    plain += pieces[i];
+  }
+  std::vector<std::string_view> views(seg.begin(), seg.end());
+  std::string gz;
+  GzipFromSegments(views, plain, &gz);
+  EXPECT_EQ(Gunzip(gz), plain);
+  EXPECT_LT(gz.size(), plain.size() / 3);
 }
 
 TEST_F(SeriesWithCache, ARangeEndingNowReadsOnlyTheBucketsNotCached) {
