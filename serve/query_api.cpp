@@ -393,12 +393,16 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
   std::string& text = out.text;
   text.reserve(head.size() + bytes + 32);
   text.append("{\"metadata\":").append(head).append(",\"data\":[");
-  out.head = text.size();
+  // With a cache, the pieces go with the answer: its gzip form reuses the buckets' deflate
+  // segments. Without, gzip compresses the whole text (libdeflate is faster than zlib's segments).
+  if (cache) out.head = text.size();
+  bool first = true;
   for (auto& part : parts) {
     if (part->points == 0) continue;
-    if (!out.parts.empty()) text.push_back(',');
+    if (!first) text.push_back(',');
+    first = false;
     text.append(part->text);
-    out.parts.push_back(std::move(part));
+    if (cache) out.parts.push_back(std::move(part));
   }
   text.append("]}");
   return out;

@@ -280,7 +280,11 @@ TEST_F(SeriesWithCache, AnswersAreTheColdComputationForRandomRangesAndCommits) {
       if (q % 5 == 0) {
         // The gzip form assembled from the buckets' deflate segments inflates to the answer.
         std::string gz;
+        ASSERT_GT(cached.head, 0u);  // in pieces
         ASSERT_TRUE(GzipAnswer(cached, 6, &gz));
+        ASSERT_EQ(Gunzip(gz), cold.text);
+        ASSERT_EQ(cold.head, 0u);  // compressed whole
+        ASSERT_TRUE(GzipAnswer(cold, 6, &gz));
         ASSERT_EQ(Gunzip(gz), cold.text);
       }
       ++compared;
