@@ -17,8 +17,8 @@
 //       Scripts: metrics.lua, metrics_gzip.lua (Accept-Encoding: gzip) and summary.lua repeat one
 //       query (range ending at the server's start); metrics_now.lua, metrics_now_gzip.lua and
 //       summary_now.lua send a different range with every request (1 day ending `now - offset`,
-//       to the second, the offset stepping by one second per request and connection thread, so
-//       that no two requests of a run are the same query: the response cache never hits).
+//       to the second, the offset stepping by 16 s per request of a wrk thread: a thread never
+//       repeats a range within a run; two threads rarely send the same one in the same second).
 //
 // The data set is generated once into DIR (default /tmp/spanpipe_serve_bench) and reused.
 #include <benchmark/benchmark.h>
@@ -465,8 +465,8 @@ int ServeForWrk(int port, bool cache, bool bucket_cache, bool feed) {
   script("metrics_gzip.lua", metrics_path, true);
   script("summary.lua", "/api/v1/metrics/summary?compare_previous_period=true&" + range);
   // A different range with every request: end = now - offset seconds, start = end - 1 day. The
-  // offset is (n * 16 + thread id) mod 3600 for the thread's n-th request (up to 16 threads), so
-  // that two requests of a run never share both ends.
+  // offset is (n * 16 + thread id) mod 3600 for the thread's n-th request (up to 16 threads): a
+  // thread never repeats a range within a run (two threads rarely do in the same second).
   auto moving = [&](const std::string& name, const std::string& path, bool gzip = false) {
     std::ofstream(g_dir + "/" + name)
         << "wrk.method = \"GET\"\n"
