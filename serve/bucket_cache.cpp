@@ -177,6 +177,9 @@ Status ScanRollupsCached(const QueryStore& store, BucketCache* cache, std::strin
             at.push_back(o);
             fresh->rows.push_back(r);
           }));
+      // What is counted is what is held (before the views: the arena may move).
+      fresh->rows.shrink_to_fit();
+      fresh->arena.shrink_to_fit();
       for (size_t i = 0; i < fresh->rows.size(); ++i) {
         RollupRow& r = fresh->rows[i];
         std::string_view* dims[] = {&r.service, &r.provider, &r.model, &r.operation,

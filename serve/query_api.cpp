@@ -370,6 +370,7 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
       text.push_back('}');
     }
     for (size_t k = i; k < j; ++k) {
+      if (cache && whole(k)) built[k - i]->text.shrink_to_fit();  // counted as held
       parts[k] = built[k - i];
       if (cache && whole(k))
         cache->Put(store, shape + std::to_string(bucket_at(k)), project, RollupGranOf(gran),

@@ -396,11 +396,27 @@ Status QueryStore::Commit() {
     else
       merged.push_back(std::move(c));
   }
+  if (merged.size() > kChangeLogCommitEntries) {
+    // Sorted by (project, granularity): one range spanning each run of them.
+    std::vector<RollupChange> coarse;
+    for (auto& c : merged) {
+      if (!coarse.empty() && coarse.back().project == c.project && coarse.back().grans == c.grans)
+        coarse.back().to_ms = std::max(coarse.back().to_ms, c.to_ms);
+      else
+        coarse.push_back(std::move(c));
+    }
+    merged = std::move(coarse);
+  }
   {
     // Logged before the version moves: a reader that sees version v finds v's changes.
     std::lock_guard<std::mutex> l(log_mu_);
+    log_entries_ += merged.size();
     log_.push_back(LoggedCommit{version_.load() + 1, std::move(merged)});
-    while (log_.size() > kChangeLogCommits) log_.pop_front();
+    while (log_.size() > 1 &&
+           (log_.size() > kChangeLogCommits || log_entries_ > kChangeLogEntries)) {
+      log_entries_ -= log_.front().changes.size();
+      log_.pop_front();
+    }
     version_.fetch_add(1, std::memory_order_release);
   }
   return Status::OK();

@@ -95,8 +95,12 @@ class QueryStore {
   uint64_t version() const { return version_.load(std::memory_order_acquire); }
   // The rollup windows written by the commits of versions (since, upto], merged per project, into
   // `out` (appended). False when the log no longer reaches back to `since` (the last
-  // kChangeLogCommits commits are kept): the caller must then assume everything changed.
+  // kChangeLogCommits commits are kept, kChangeLogEntries ranges at most): the caller must then
+  // assume everything changed. A commit of more than kChangeLogCommitEntries scattered ranges (a
+  // backfill) is logged as one range per project and granularity spanning them all.
   static constexpr size_t kChangeLogCommits = 1024;
+  static constexpr size_t kChangeLogCommitEntries = 1024;
+  static constexpr size_t kChangeLogEntries = 65536;
   bool RollupChangesSince(uint64_t since, uint64_t upto, std::vector<RollupChange>* out) const;
 
   // Reader side (any thread).
@@ -139,6 +143,7 @@ class QueryStore {
   };
   mutable std::mutex log_mu_;
   std::deque<LoggedCommit> log_;
+  size_t log_entries_ = 0;  // ranges in log_
 };
 
 // How an error span is named in /api/v1/metrics/summary's common_errors: its `error.type`

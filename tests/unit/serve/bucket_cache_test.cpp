@@ -88,6 +88,21 @@ TEST_F(BucketCacheTest, TheStoreLogsTheRollupWindowsEachCommitWrote) {
   EXPECT_TRUE(c.empty());
 }
 
+TEST_F(BucketCacheTest, ABackfillCommitIsLoggedAsOneRangePerGranularity) {
+  // 1 500 minutes 20 minutes apart: 3 000 ranges that do not touch (1m and 10m rows).
+  for (int i = 0; i < 1500; ++i) Rollup("1m", kDay0 + i * 20 * kMin, "alpha", "openai", "m", 1);
+  uint64_t v0 = store_->version();
+  Commit();
+  std::vector<RollupChange> c;
+  ASSERT_TRUE(store_->RollupChangesSince(v0, store_->version(), &c));
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].grans, kGran1m);
+  EXPECT_EQ(c[0].from_ms, kDay0);
+  EXPECT_EQ(c[0].to_ms, kDay0 + 1499 * 20 * kMin + kMin);
+  EXPECT_EQ(c[1].grans, kGran10m);
+  EXPECT_EQ(c[1].to_ms, kDay0 + 1499 * 20 * kMin + 10 * kMin);
+}
+
 TEST_F(BucketCacheTest, ACommitDropsTheBucketsItWroteIntoAndNoOthers) {
   Rollup("1h", kT1000, "alpha", "openai", "gpt-4o", 1);
   Commit();
