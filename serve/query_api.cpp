@@ -249,6 +249,9 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
   auto whole = [&](size_t i) { return bucket_at(i) + bucket_ms <= to; };
   std::string shape;  // the query's shape: everything but the range
   uint64_t version = 0;
+  // Not for thousands of tiny buckets (1min over days): one scan costs less than their entries.
+  constexpr size_t kMaxCachedBuckets = 2048;
+  if (nb > kMaxCachedBuckets) cache = nullptr;
   if (cache) {
     auto add = [&](std::string_view v) {
       shape += std::to_string(v.size());
