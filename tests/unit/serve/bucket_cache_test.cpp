@@ -407,6 +407,23 @@ TEST_F(SeriesWithCache, ARangeEndingNowReadsOnlyTheBucketsNotCached) {
   EXPECT_NE(before.find("\"model\":\"m-z\"},\"request_count\":99"), std::string::npos);
 }
 
+TEST_F(SeriesWithCache, ThousandsOfTinyBucketsAreReadWithoutTheCache) {
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 2000; ++i) RandomRow(rng);
+  Commit();
+  BucketCache cache(64 << 20);
+  Params p{{"interval", "1min"},
+           {"start_time", std::to_string(kDay0)},
+           {"end_time", std::to_string(kDay0 + 2 * kDayMs)}};  // 2 880 buckets
+  ApiResult cached = MetricsSeries(*store_, "alpha", p, kDay0, &cache);
+  EXPECT_EQ(cached.text, MetricsSeries(*store_, "alpha", p, kDay0).text);
+  EXPECT_EQ(cache.size(), 0u);
+  p.find("end_time")->second = std::to_string(kDay0 + kDayMs);  // 1 440: cached
+  cached = MetricsSeries(*store_, "alpha", p, kDay0, &cache);
+  EXPECT_EQ(cached.text, MetricsSeries(*store_, "alpha", p, kDay0).text);
+  EXPECT_EQ(cache.size(), 1440u);
+}
+
 TEST_F(SeriesWithCache, QueriesOfAnotherShapeOrProjectDoNotShareBuckets) {
   std::mt19937_64 rng(11);
   for (int i = 0; i < 2000; ++i) RandomRow(rng);
