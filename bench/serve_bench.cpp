@@ -4,11 +4,21 @@
 //
 //   serve_bench [--data DIR] [google-benchmark flags]
 //       in-process latency of each query (no HTTP), and the feed's apply rate.
-//   serve_bench --serve PORT [--no-cache] [--data DIR]
+//   serve_bench --serve PORT [--no-cache] [--no-bucket-cache] [--feed] [--data DIR]
 //       the same data behind a real HttpServer on 127.0.0.1:PORT (API key "bench-key-0001",
-//       project "bench", rate limit off; --no-cache: response cache off) for `wrk` from a second
-//       process; writes wrk scripts metrics.lua, metrics_gzip.lua (Accept-Encoding: gzip) and
-//       summary.lua into DIR and prints the commands. Stops on SIGINT/SIGTERM.
+//       project "bench", rate limit off) for `wrk` from a second process; writes wrk scripts into
+//       DIR and prints the commands. Stops on SIGINT/SIGTERM.
+//         --no-cache         whole-response cache off (serve/response_cache.h)
+//         --no-bucket-cache  per-bucket cache of /api/v1/metrics off (serve/bucket_cache.h)
+//         --feed             a feed thread commits the current minute's, hour's and day's rows
+//                            of the 100 combinations (same values) every second, as the live feed
+//                            does: every commit drops the response cache and the bucket cache's
+//                            buckets of those windows.
+//       Scripts: metrics.lua, metrics_gzip.lua (Accept-Encoding: gzip) and summary.lua repeat one
+//       query (range ending at the server's start); metrics_now.lua, metrics_now_gzip.lua and
+//       summary_now.lua send a different range with every request (1 day ending `now - offset`,
+//       to the second, the offset stepping by 16 s per request of a wrk thread: a thread never
+//       repeats a range within a run; two threads rarely send the same one in the same second).
 //
 // The data set is generated once into DIR (default /tmp/spanpipe_serve_bench) and reused.
 #include <benchmark/benchmark.h>
@@ -26,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/time_format.h"
+#include "serve/bucket_cache.h"
 #include "serve/http_server.h"
 #include "serve/query_api.h"
 #include "serve/query_store.h"
@@ -266,6 +277,32 @@ void BM_Series_1Day_1Hour_ByModel(benchmark::State& state) {
 }
 BENCHMARK(BM_Series_1Day_1Hour_ByModel)->Unit(benchmark::kMillisecond);
 
+// The same query shape with the bucket cache, a range one second later at every call (a dashboard
+// ending at "now"): the 24 whole hours come from the cache, the current hour is read.
+void BM_Series_1Day_1Hour_ByModel_BucketCache(benchmark::State& state) {
+  QueryStore& q = Store();
+  BucketCache cache(size_t{64} << 20);
+  int64_t end = g_now;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    end += 1000;
+    Params p{{"metrics", "request_count,error_count,total_tokens,total_cost,duration"},
+             {"interval", "1hour"},
+             {"group_by", "model"},
+             {"start_time", std::to_string((end - kDay) / 1000)},
+             {"end_time", std::to_string(end / 1000)}};
+    ApiResult r = MetricsSeries(q, kProject, p, end, &cache);
+    Check(state, r);
+    bytes = r.text.size();
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["bytes"] = static_cast<double>(bytes);
+  state.counters["cache_bytes"] = static_cast<double>(cache.bytes());
+  state.counters["hit_ratio"] =
+      static_cast<double>(cache.hits()) / static_cast<double>(cache.hits() + cache.misses());
+}
+BENCHMARK(BM_Series_1Day_1Hour_ByModel_BucketCache)->Unit(benchmark::kMillisecond);
+
 void BM_Series_30Days_1Day(benchmark::State& state) {
   QueryStore& q = Store();
   Params p = Last(29 * kDay, {{"metrics", "request_count,total_cost"}, {"interval", "1day"}});
@@ -299,6 +336,27 @@ void BM_Summary_1Day(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Summary_1Day)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+// The same with the bucket cache, a range one second later at every call: the rows of whole
+// rollup windows come from the cache.
+void BM_Summary_1Day_BucketCache(benchmark::State& state) {
+  QueryStore& q = Store();
+  BucketCache cache(size_t{64} << 20);
+  int64_t end = g_now;
+  for (auto _ : state) {
+    end += 1000;
+    Params p{{"compare_previous_period", state.range(0) ? "true" : "false"},
+             {"start_time", std::to_string((end - kDay) / 1000)},
+             {"end_time", std::to_string(end / 1000)}};
+    ApiResult r = MetricsSummary(q, kProject, p, end, &cache);
+    Check(state, r);
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["cache_bytes"] = static_cast<double>(cache.bytes());
+  state.counters["hit_ratio"] =
+      static_cast<double>(cache.hits()) / static_cast<double>(cache.hits() + cache.misses());
+}
+BENCHMARK(BM_Summary_1Day_BucketCache)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 void BM_Summary_30Days(benchmark::State& state) {
   QueryStore& q = Store();
@@ -369,13 +427,14 @@ void OnSignal(int) {
   g_stop = true;
 }
 
-int ServeForWrk(int port, bool cache) {
+int ServeForWrk(int port, bool cache, bool bucket_cache, bool feed) {
   QueryStore& q = Store();
   ServeOptions o;
   o.listen = "127.0.0.1:" + std::to_string(port);
   o.api_keys = {{"bench-key-0001", {kProject}, "read"}};
   o.rate_limit_rps = 0;
   if (!cache) o.cache_entries = 0;
+  if (!bucket_cache) o.bucket_cache_bytes = 0;
   MetricsRegistry metrics;
   HttpServer server(o, &q, &metrics, nullptr);
   if (!server.Start().ok()) {
@@ -405,14 +464,82 @@ int ServeForWrk(int port, bool cache) {
   script("metrics.lua", metrics_path);
   script("metrics_gzip.lua", metrics_path, true);
   script("summary.lua", "/api/v1/metrics/summary?compare_previous_period=true&" + range);
+  // A different range with every request: end = now - offset seconds, start = end - 1 day. The
+  // offset is (n * 16 + thread id) mod 3600 for the thread's n-th request (up to 16 threads): a
+  // thread never repeats a range within a run (two threads rarely do in the same second).
+  auto moving = [&](const std::string& name, const std::string& path, bool gzip = false) {
+    std::ofstream(g_dir + "/" + name)
+        << "wrk.method = \"GET\"\n"
+        << "wrk.headers[\"Authorization\"] = \"Bearer bench-key-0001\"\n"
+        << (gzip ? "wrk.headers[\"Accept-Encoding\"] = \"gzip\"\n" : "")
+        << "local d = tonumber(os.getenv(\"DELAY_MS\") or \"0\")\n"
+        << "local threads = 0\n"
+        << "function setup(thread) thread:set(\"id\", threads); threads = threads + 1 end\n"
+        << "local n = 0\n"
+        << "function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6) + id) "
+           "end\n"
+        << "function delay() return math.random(0, 2 * d) end\n"
+        << "function request()\n"
+        << "  n = n + 1\n"
+        << "  local e = os.time() - (n * 16 + id) % 3600\n"
+        << "  return wrk.format(nil, \"" << path << "&start_time=\" .. (e - 86400) .. "
+        << "\"&end_time=\" .. e)\n"
+        << "end\n";
+  };
+  moving("metrics_now.lua",
+         "/api/v1/metrics?metrics=request_count,error_count,total_tokens,total_cost,duration"
+         "&interval=1hour&group_by=model");
+  moving("metrics_now_gzip.lua",
+         "/api/v1/metrics?metrics=request_count,error_count,total_tokens,total_cost,duration"
+         "&interval=1hour&group_by=model",
+         true);
+  moving("summary_now.lua", "/api/v1/metrics/summary?compare_previous_period=true");
+  // The live feed: every second, what the pipeline publishes at a commit while traffic flows:
+  // the current minute's 1m rows, the current hour's 1h rows and today's 1d rows of the 100
+  // combinations (values as generated, so the data set stays the same).
+  std::thread feeder;
+  if (feed) {
+    feeder = std::thread([&q] {
+      const int combos = kProviders * kModelsPerProvider;
+      auto apply = [&](const char* gran, int64_t ws, int c, const Row& r) {
+        if (!q.Apply("spanpipe.rollups", "",
+                     RollupJson(gran, ws, c / kModelsPerProvider, c % kModelsPerProvider, r))
+                 .ok())
+          std::abort();
+      };
+      while (!g_stop) {
+        int64_t now = NowMs(), minute = now / kMin * kMin, hour = now / kHour * kHour,
+                day = now / kDay * kDay;
+        for (int c = 0; c < combos; ++c) {
+          apply("1m", minute, c, MinuteRow(minute, c));
+          Row day_row, hour_row;
+          for (int h = 0; h < 24; ++h) {
+            Row hr;  // summed in the generator's order
+            for (int mi = 0; mi < 60; ++mi) {
+              int64_t ws = day + h * kHour + mi * kMin;
+              hr.Merge(MinuteRow(ws, c));
+            }
+            if (day + h * kHour == hour) hour_row = hr;
+            day_row.Merge(hr);
+          }
+          apply("1h", hour, c, hour_row);
+          apply("1d", day, c, day_row);
+        }
+        if (!q.Commit().ok()) std::abort();
+        for (int i = 0; i < 10 && !g_stop; ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
   std::cout << "serving on http://" << o.listen << "/ ; e.g.\n"
-            << "  DELAY_MS=40 wrk -t2 -c10 -d30s --latency -s " << g_dir << "/metrics.lua http://"
-            << o.listen << "\n"
-            << "  DELAY_MS=40 wrk -t2 -c10 -d30s --latency -s " << g_dir << "/summary.lua http://"
-            << o.listen << std::endl;
+            << "  DELAY_MS=50 wrk -t2 -c10 -d30s --latency -s " << g_dir
+            << "/metrics_now.lua http://" << o.listen << "\n"
+            << "  DELAY_MS=50 wrk -t2 -c10 -d30s --latency -s " << g_dir
+            << "/summary_now.lua http://" << o.listen << std::endl;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (feeder.joinable()) feeder.join();
   server.Stop();
   return 0;
 }
@@ -422,7 +549,7 @@ int ServeForWrk(int port, bool cache) {
 
 int main(int argc, char** argv) {
   int port = 0;
-  bool cache = true;
+  bool cache = true, bucket_cache = true, feed = false;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
@@ -431,12 +558,16 @@ int main(int argc, char** argv) {
       port = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--no-cache") == 0) {
       cache = false;
+    } else if (std::strcmp(argv[i], "--no-bucket-cache") == 0) {
+      bucket_cache = false;
+    } else if (std::strcmp(argv[i], "--feed") == 0) {
+      feed = true;
     } else {
       rest.push_back(argv[i]);
     }
   }
   if (port > 0) {
-    int rc = spanpipe::serve::ServeForWrk(port, cache);
+    int rc = spanpipe::serve::ServeForWrk(port, cache, bucket_cache, feed);
     spanpipe::serve::g_store.reset();
     return rc;
   }

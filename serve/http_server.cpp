@@ -55,8 +55,14 @@ void SendJson(const httplib::Request& req, httplib::Response& res, int status, s
   SendJson(res, status, gzipped ? std::move(gz) : std::move(body), gzipped);
 }
 
-// Large answers come pre-serialised (moved, not copied).
+// Large answers come pre-serialised (moved, not copied); a series answer in pieces is gzipped
+// from its buckets' deflate segments.
 void Reply(const httplib::Request& req, httplib::Response& res, ApiResult&& r) {
+  if (!r.parts.empty() || r.head) {
+    std::string gz;
+    if (WantsGzip(req, r.text.size()) && GzipAnswer(r, kGzipLevel, &gz))
+      return SendJson(res, r.status, std::move(gz), true);
+  }
   SendJson(req, res, r.status, r.text.empty() ? r.body.dump() : std::move(r.text));
 }
 
@@ -106,6 +112,8 @@ HttpServer::HttpServer(ServeOptions options, QueryStore* store, MetricsRegistry*
     : options_(std::move(options)), store_(store), metrics_(metrics), content_(std::move(content)) {
   if (options_.cache_entries > 0)
     cache_ = std::make_unique<ResponseCache>(options_.cache_entries, options_.cache_bytes);
+  if (options_.bucket_cache_bytes > 0)
+    bucket_cache_ = std::make_unique<BucketCache>(options_.bucket_cache_bytes);
 }
 
 HttpServer::~HttpServer() {
@@ -170,8 +178,10 @@ void HttpServer::Cached(const httplib::Request& req, httplib::Response& res,
     ApiResult r = compute();
     if (r.status != 200) return Reply(req, res, std::move(r));
     auto fresh = std::make_shared<CachedAnswer>();
-    fresh->json = r.text.empty() ? r.body.dump() : std::move(r.text);
-    gzip = WantsGzip(req, fresh->json.size()) && Gzip(fresh->json, kGzipLevel, &fresh->gzip);
+    if (r.text.empty()) r.text = r.body.dump();
+    gzip = WantsGzip(req, r.text.size()) && GzipAnswer(r, kGzipLevel, &fresh->gzip);
+    if (!gzip) fresh->gzip.clear();
+    fresh->json = std::move(r.text);
     cache_->Put(key, version, fresh);
     hit = fresh;
   } else if (WantsGzip(req, hit->json.size())) {
@@ -220,6 +230,31 @@ std::string HttpServer::RenderHttpMetrics() const {
   out += "# HELP spanpipe_http_cache_misses_total Cacheable query answers computed.\n";
   out += "# TYPE spanpipe_http_cache_misses_total counter\n";
   out += "spanpipe_http_cache_misses_total " + std::to_string(cache_ ? cache_->misses() : 0) + "\n";
+  if (bucket_cache_) {
+    out +=
+        "# HELP spanpipe_http_bucket_cache_hits_total Series buckets and rollup windows served "
+        "from "
+        "the bucket cache.\n";
+    out += "# TYPE spanpipe_http_bucket_cache_hits_total counter\n";
+    out += "spanpipe_http_bucket_cache_hits_total " + std::to_string(bucket_cache_->hits()) + "\n";
+    out +=
+        "# HELP spanpipe_http_bucket_cache_misses_total Series buckets and rollup windows read.\n";
+    out += "# TYPE spanpipe_http_bucket_cache_misses_total counter\n";
+    out +=
+        "spanpipe_http_bucket_cache_misses_total " + std::to_string(bucket_cache_->misses()) + "\n";
+    out +=
+        "# HELP spanpipe_http_bucket_cache_invalidated_total Cached buckets dropped because a "
+        "commit wrote into them.\n";
+    out += "# TYPE spanpipe_http_bucket_cache_invalidated_total counter\n";
+    out += "spanpipe_http_bucket_cache_invalidated_total " +
+           std::to_string(bucket_cache_->invalidated()) + "\n";
+    out += "# HELP spanpipe_http_bucket_cache_bytes Memory held by the bucket cache.\n";
+    out += "# TYPE spanpipe_http_bucket_cache_bytes gauge\n";
+    out += "spanpipe_http_bucket_cache_bytes " + std::to_string(bucket_cache_->bytes()) + "\n";
+    out += "# HELP spanpipe_http_bucket_cache_entries Time buckets in the bucket cache.\n";
+    out += "# TYPE spanpipe_http_bucket_cache_entries gauge\n";
+    out += "spanpipe_http_bucket_cache_entries " + std::to_string(bucket_cache_->size()) + "\n";
+  }
   out +=
       "# HELP spanpipe_serve_records_applied_total Published records materialised into the query "
       "store.\n";
@@ -338,15 +373,17 @@ Status HttpServer::Start() {
   s.Get("/api/v1/metrics", [this, guard](const httplib::Request& req, httplib::Response& res) {
     std::string project;
     if (guard(req, res, 1, &project))
-      Cached(req, res, project,
-             [&] { return MetricsSeries(*store_, project, ToParams(req), NowMs()); });
+      Cached(req, res, project, [&] {
+        return MetricsSeries(*store_, project, ToParams(req), NowMs(), bucket_cache_.get());
+      });
   });
   s.Get("/api/v1/metrics/summary",
         [this, guard](const httplib::Request& req, httplib::Response& res) {
           std::string project;
           if (guard(req, res, 1, &project))
-            Cached(req, res, project,
-                   [&] { return MetricsSummary(*store_, project, ToParams(req), NowMs()); });
+            Cached(req, res, project, [&] {
+              return MetricsSummary(*store_, project, ToParams(req), NowMs(), bucket_cache_.get());
+            });
         });
   s.Post("/api/v1/metrics/query",
          [this, guard](const httplib::Request& req, httplib::Response& res) {
@@ -354,7 +391,7 @@ Status HttpServer::Start() {
            if (!guard(req, res, 2, &project)) return;
            auto body = nlohmann::json::parse(req.body, nullptr, false);
            if (body.is_discarded()) return Reply(req, res, Error(400, "body is not JSON"));
-           Reply(req, res, MetricsQuery(*store_, project, body, NowMs()));
+           Reply(req, res, MetricsQuery(*store_, project, body, NowMs(), bucket_cache_.get()));
          });
   s.Get(R"(/api/v1/traces/([0-9a-fA-F]{32}))",
         [this, guard](const httplib::Request& req, httplib::Response& res) {

@@ -19,6 +19,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "serve/auth.h"
+#include "serve/bucket_cache.h"
 #include "serve/query_api.h"
 #include "serve/query_store.h"
 #include "serve/response_cache.h"
@@ -46,6 +47,10 @@ struct ServeOptions {
   // per project, kept until the store's next commit (serve/response_cache.h). 0 entries = off.
   size_t cache_entries = 256;
   size_t cache_bytes = size_t{64} << 20;
+  // Partial results (serve/bucket_cache.h): the text of GET /api/v1/metrics's whole time buckets
+  // and the decoded rows of whole rollup windows read by /summary and POST /query, each dropped
+  // only when a commit writes into it. Byte budget; 0 = off.
+  size_t bucket_cache_bytes = size_t{64} << 20;
 };
 
 // Reconstructed content of a trace as a JSON array (bound by the topology to the content store).
@@ -82,6 +87,7 @@ class HttpServer {
   void Cached(const httplib::Request& req, httplib::Response& res, const std::string& project,
               const std::function<ApiResult()>& compute);
   std::unique_ptr<ResponseCache> cache_;
+  std::unique_ptr<BucketCache> bucket_cache_;
 
   // Rate limiting and request metrics.
   bool Admit(const std::string& caller);

@@ -10,6 +10,8 @@
 
 #include "common/json_writer.h"
 #include "common/time_format.h"
+#include "serve/bucket_cache.h"
+#include "serve/compression.h"
 #include "serve/metric_acc.h"
 
 namespace spanpipe::serve {
@@ -121,8 +123,10 @@ json Page(const std::vector<json>& items, int64_t offset, int64_t limit) {
 // once: whole UTC days from 1d rows, whole hours from 1h rows, whole 10 minutes from the store's
 // derived 10m rows, the rest from 1m rows. A row never
 // spans more than `coarsest` ms (so that it never straddles a caller's bucket). fn(row, row_ms).
+// With a cache, whole windows' rows come from it (ScanRollupsCached: the same rows, same order).
 Status ScanCovering(const QueryStore& store, const std::string& project, int64_t from, int64_t to,
-                    int64_t coarsest, const std::function<void(const RollupRow&, int64_t)>& fn) {
+                    int64_t coarsest, const std::function<void(const RollupRow&, int64_t)>& fn,
+                    BucketCache* cache = nullptr) {
   struct Level {
     int64_t ms;
     const char* name;
@@ -134,11 +138,11 @@ Status ScanCovering(const QueryStore& store, const std::string& project, int64_t
     if (a >= b) return Status::OK();
     const Level& l = kLevels[li];
     auto visit = [&](const RollupRow& r) { fn(r, l.ms); };
-    if (l.ms == kMinute) return store.ScanRollups(l.name, project, a, b, visit);
+    if (l.ms == kMinute) return ScanRollupsCached(store, cache, l.name, project, a, b, visit);
     int64_t ca = CeilTo(a, l.ms), fb = FloorTo(b, l.ms);
     if (l.ms > coarsest || ca >= fb) return cover(a, b, li + 1);
     SPANPIPE_RETURN_IF_ERROR(cover(a, ca, li + 1));
-    SPANPIPE_RETURN_IF_ERROR(store.ScanRollups(l.name, project, ca, fb, visit));
+    SPANPIPE_RETURN_IF_ERROR(ScanRollupsCached(store, cache, l.name, project, ca, fb, visit));
     return cover(fb, b, li + 1);
   };
   return cover(FloorTo(from, kMinute), CeilTo(to, kMinute), 0);
@@ -204,7 +208,7 @@ ApiResult Error(int status, const std::string& message) {
 }
 
 ApiResult MetricsSeries(const QueryStore& store, const std::string& project, const Params& p,
-                        int64_t now_ms) {
+                        int64_t now_ms, BucketCache* cache) {
   std::vector<std::string> metrics =
       Has(p, "metrics") ? List(p, "metrics") : std::vector<std::string>{"request_count"};
   if (metrics.empty() || metrics.size() > kMaxMetrics)
@@ -233,59 +237,42 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
   int64_t from, to;
   if (!Range(p, now_ms, kDay, &from, &to, &err)) return err;
 
-  // Points are whole buckets: the first is the one that contains start_time. A group is the
-  // group_by values, each followed by \0, numbered as first seen (hashing, not string compares,
-  // per row); points are sorted by (bucket, group) once at the end.
-  struct Point {
-    int64_t bucket;
-    uint32_t group;
-    MetricAcc acc;
-  };
-  std::vector<Point> points;
-  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> group_ids;
-  std::vector<std::string> groups;
-  std::unordered_map<uint64_t, size_t> point_of;  // (bucket index << 24 | group) -> points[i]
+  // Points are whole buckets: the first is the one that contains start_time; a bucket holds the
+  // rows whose window starts in it, before end_time. Each bucket's points (ordered by group) are
+  // written as one piece of text and the answer is their concatenation, so that whole buckets can
+  // come from the BucketCache and only the others are read: the answer is byte for byte the same.
+  // A bucket is cached only when it ends by end_time (its text cannot depend on the range).
   const int64_t first_bucket = FloorTo(from, bucket_ms);
-  std::string key;
-  Status s = store.ScanRollups(gran, project, first_bucket, to, [&](const RollupRow& r) {
-    for (const auto& [d, want] : filters)
-      if (r.Dim(d) != want) return;
-    GroupKey(r, group_by, &key);
-    auto g = group_ids.find(key);
-    if (g == group_ids.end()) {
-      g = group_ids.emplace(key, static_cast<uint32_t>(groups.size())).first;
-      groups.push_back(key);
-    }
-    int64_t bucket = FloorTo(r.window_start_ms, bucket_ms);
-    uint64_t id = (static_cast<uint64_t>((bucket - first_bucket) / bucket_ms) << 24) | g->second;
-    auto [it, fresh] = point_of.try_emplace(id, points.size());
-    if (fresh) points.push_back(Point{bucket, g->second, MetricAcc()});
-    points[it->second].acc.Add(r);
-  });
-  if (!s.ok()) return Error(500, s.ToString());
-  std::vector<uint32_t> rank(groups.size());
-  {
-    std::vector<uint32_t> order(groups.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](uint32_t a, uint32_t b) { return groups[a] < groups[b]; });
-    for (uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+  const size_t nb = static_cast<size_t>((to - first_bucket + bucket_ms - 1) / bucket_ms);
+  std::vector<std::shared_ptr<const BucketText>> parts(nb);
+  auto bucket_at = [&](size_t i) { return first_bucket + static_cast<int64_t>(i) * bucket_ms; };
+  auto whole = [&](size_t i) { return bucket_at(i) + bucket_ms <= to; };
+  std::string shape;  // the query's shape: everything but the range
+  uint64_t version = 0;
+  // Not for thousands of tiny buckets (1min over days): one scan costs less than their entries.
+  constexpr size_t kMaxCachedBuckets = 2048;
+  if (nb > kMaxCachedBuckets) cache = nullptr;
+  if (cache) {
+    auto add = [&](std::string_view v) {
+      shape += std::to_string(v.size());
+      shape.push_back(':');
+      shape.append(v);
+    };
+    add("series");
+    add(project);
+    add(interval);
+    add(agg);
+    add(std::to_string(metrics.size()));
+    for (const auto& m : metrics) add(m);
+    add(std::to_string(group_by.size()));
+    for (const auto& g : group_by) add(g);
+    for (const auto& [d, want] : filters) add(d), add(want);
+    shape.push_back('@');
+    version = cache->Sync(store);
+    for (size_t i = 0; i < nb; ++i)
+      if (whole(i)) parts[i] = cache->Get<BucketText>(shape + std::to_string(bucket_at(i)));
   }
-  std::sort(points.begin(), points.end(), [&](const Point& a, const Point& b) {
-    return a.bucket != b.bucket ? a.bucket < b.bucket : rank[a.group] < rank[b.group];
-  });
-  // Written without a DOM: a day by model is thousands of points.
-  json meta{{"interval", interval},
-            {"start_time", FormatRfc3339Millis(from)},
-            {"end_time", FormatRfc3339Millis(to)},
-            {"metrics", metrics},
-            {"group_by", group_by},
-            {"aggregation", agg},
-            {"total_points", points.size()}};
-  ApiResult out;
-  std::string& text = out.text;
-  text.reserve(256 + points.size() * (72 + 24 * metrics.size() + 40 * group_by.size()));
-  text = "{\"metadata\":" + meta.dump() + ",\"data\":[";
+
   // Keys are fixed ASCII names: appended as they are; values go through the JSON writer.
   std::vector<std::string> metric_keys, group_keys;
   std::vector<MetricId> metric_ids;
@@ -296,45 +283,160 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
   }
   for (size_t i = 0; i < group_by.size(); ++i)
     group_keys.push_back((i ? ",\"" : "\"") + group_by[i] + "\":");
-  // Each group's ,"group":{...} text once (groups are far fewer than points).
-  std::vector<std::string> group_text(group_by.empty() ? 0 : groups.size());
-  for (size_t gi = 0; gi < group_text.size(); ++gi) {
-    std::string& t = group_text[gi];
-    t = ",\"group\":{";
-    size_t a = 0;
-    for (const auto& g : group_keys) {
-      size_t b = groups[gi].find('\0', a);
-      t.append(g);
-      AppendJsonString(&t, std::string_view(groups[gi]).substr(a, b - a));
-      a = b + 1;
+
+  // The buckets not cached, a run of adjacent ones at a time. A group is the group_by values,
+  // each followed by \0, numbered as first seen (hashing, not string compares, per row); points
+  // are sorted by (bucket, group) once per run.
+  struct Point {
+    int64_t bucket;
+    uint32_t group;
+    MetricAcc acc;
+  };
+  std::vector<Point> points;
+  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> group_ids;
+  std::vector<std::string> groups;
+  std::vector<std::string> group_text;            // each group's ,"group":{...} text, written once
+  std::unordered_map<uint64_t, size_t> point_of;  // (bucket index << 24 | group) -> points[i]
+  std::string key;
+  for (size_t i = 0; i < nb;) {
+    if (parts[i]) {
+      ++i;
+      continue;
     }
-    t.push_back('}');
+    size_t j = i;
+    while (j < nb && !parts[j]) ++j;
+    const int64_t run_from = bucket_at(i), run_to = std::min(bucket_at(j), to);
+    points.clear();
+    point_of.clear();
+    Status s = store.ScanRollups(gran, project, run_from, run_to, [&](const RollupRow& r) {
+      for (const auto& [d, want] : filters)
+        if (r.Dim(d) != want) return;
+      GroupKey(r, group_by, &key);
+      auto g = group_ids.find(key);
+      if (g == group_ids.end()) {
+        g = group_ids.emplace(key, static_cast<uint32_t>(groups.size())).first;
+        groups.push_back(key);
+      }
+      int64_t bucket = FloorTo(r.window_start_ms, bucket_ms);
+      uint64_t id = (static_cast<uint64_t>((bucket - run_from) / bucket_ms) << 24) | g->second;
+      auto [it, fresh] = point_of.try_emplace(id, points.size());
+      if (fresh) points.push_back(Point{bucket, g->second, MetricAcc()});
+      points[it->second].acc.Add(r);
+    });
+    if (!s.ok()) return Error(500, s.ToString());
+    std::vector<uint32_t> rank(groups.size());
+    {
+      std::vector<uint32_t> order(groups.size());
+      for (uint32_t k = 0; k < order.size(); ++k) order[k] = k;
+      std::sort(order.begin(), order.end(),
+                [&](uint32_t a, uint32_t b) { return groups[a] < groups[b]; });
+      for (uint32_t k = 0; k < order.size(); ++k) rank[order[k]] = k;
+    }
+    std::sort(points.begin(), points.end(), [&](const Point& a, const Point& b) {
+      return a.bucket != b.bucket ? a.bucket < b.bucket : rank[a.group] < rank[b.group];
+    });
+    if (!group_by.empty()) {
+      for (size_t gi = group_text.size(); gi < groups.size(); ++gi) {
+        std::string t = ",\"group\":{";
+        size_t a = 0;
+        for (const auto& g : group_keys) {
+          size_t b = groups[gi].find('\0', a);
+          t.append(g);
+          AppendJsonString(&t, std::string_view(groups[gi]).substr(a, b - a));
+          a = b + 1;
+        }
+        t.push_back('}');
+        group_text.push_back(std::move(t));
+      }
+    }
+    // Each bucket of the run gets its text (empty when it has no point).
+    std::vector<std::shared_ptr<BucketText>> built(j - i);
+    for (auto& b : built) b = std::make_shared<BucketText>();
+    std::string ts_text;
+    int64_t last_ts = INT64_MIN;
+    BucketText* cur = nullptr;
+    for (const Point& pt : points) {
+      if (pt.bucket != last_ts) {
+        last_ts = pt.bucket;
+        ts_text = "\"timestamp\":\"" + FormatRfc3339Millis(pt.bucket) +
+                  "\",\"timestamp_ms\":" + std::to_string(pt.bucket);
+        cur = built[static_cast<size_t>((pt.bucket - run_from) / bucket_ms)].get();
+      }
+      std::string& text = cur->text;
+      text.append(cur->points++ ? ",{" : "{");
+      text.append(ts_text);
+      if (!group_text.empty()) text.append(group_text[pt.group]);
+      for (size_t m = 0; m < metrics.size(); ++m) {
+        text.append(metric_keys[m]);
+        pt.acc.Write(metric_ids[m], agg_id, &text);
+      }
+      text.push_back('}');
+    }
+    for (size_t k = i; k < j; ++k) {
+      if (cache && whole(k)) built[k - i]->text.shrink_to_fit();  // counted as held
+      parts[k] = built[k - i];
+      if (cache && whole(k))
+        cache->Put(store, shape + std::to_string(bucket_at(k)), project, RollupGranOf(gran),
+                   bucket_at(k), bucket_at(k) + bucket_ms, version, parts[k]);
+    }
+    i = j;
   }
-  int64_t last_ts = INT64_MIN;
-  std::string ts_text;
+
+  // Written without a DOM: a day by model is thousands of points.
+  size_t total_points = 0, bytes = 0;
+  for (const auto& part : parts) total_points += part->points, bytes += part->text.size() + 1;
+  json meta{{"interval", interval},
+            {"start_time", FormatRfc3339Millis(from)},
+            {"end_time", FormatRfc3339Millis(to)},
+            {"metrics", metrics},
+            {"group_by", group_by},
+            {"aggregation", agg},
+            {"total_points", total_points}};
+  std::string head = meta.dump();
+  ApiResult out;
+  std::string& text = out.text;
+  text.reserve(head.size() + bytes + 32);
+  text.append("{\"metadata\":").append(head).append(",\"data\":[");
+  // With a cache, the pieces go with the answer: its gzip form reuses the buckets' deflate
+  // segments. Without, gzip compresses the whole text (libdeflate is faster than zlib's segments).
+  if (cache) out.head = text.size();
   bool first = true;
-  for (const Point& pt : points) {
-    if (pt.bucket != last_ts) {
-      last_ts = pt.bucket;
-      ts_text = "\"timestamp\":\"" + FormatRfc3339Millis(pt.bucket) +
-                "\",\"timestamp_ms\":" + std::to_string(pt.bucket);
-    }
-    text.append(first ? "{" : ",{");
+  for (auto& part : parts) {
+    if (part->points == 0) continue;
+    if (!first) text.push_back(',');
     first = false;
-    text.append(ts_text);
-    if (!group_text.empty()) text.append(group_text[pt.group]);
-    for (size_t i = 0; i < metrics.size(); ++i) {
-      text.append(metric_keys[i]);
-      pt.acc.Write(metric_ids[i], agg_id, &text);
-    }
-    text.push_back('}');
+    text.append(part->text);
+    if (cache) out.parts.push_back(std::move(part));
   }
   text.append("]}");
   return out;
 }
 
+bool GzipAnswer(const ApiResult& r, int level, std::string* out) {
+  std::string_view text = r.text;
+  size_t expect = r.head + 2 + (r.parts.empty() ? 0 : r.parts.size() - 1);
+  for (const auto& p : r.parts) expect += p->text.size();
+  if (r.head == 0 || expect != text.size()) return Gzip(text, level, out);
+  std::string edges;  // the few bytes between parts, as stored blocks (kept in place: reserved)
+  edges.reserve(2 * (r.head + 5) + r.parts.size() * 6 + 16);
+  std::vector<std::string_view> segments;
+  auto stored = [&](std::string_view s) {
+    size_t at = edges.size();
+    AppendStoredSegment(s, &edges);
+    segments.push_back(std::string_view(edges).substr(at));
+  };
+  stored(text.substr(0, r.head));
+  for (size_t i = 0; i < r.parts.size(); ++i) {
+    if (i) stored(",");
+    segments.push_back(r.parts[i]->Deflated());
+  }
+  stored("]}");
+  GzipFromSegments(segments, text, out);
+  return true;
+}
+
 ApiResult MetricsSummary(const QueryStore& store, const std::string& project, const Params& p,
-                         int64_t now_ms) {
+                         int64_t now_ms, BucketCache* cache) {
   ApiResult err;
   int64_t from, to;
   if (!Range(p, now_ms, kDay, &from, &to, &err)) return err;
@@ -351,13 +453,16 @@ ApiResult MetricsSummary(const QueryStore& store, const std::string& project, co
   auto period = [&](int64_t a, int64_t b) {
     Period out;
     MetricAcc total;
-    Status s = ScanCovering(store, project, a, b, kDay, [&](const RollupRow& r, int64_t) {
-      total.Add(r);
-      auto it = out.by_model.find(r.model);
-      if (it == out.by_model.end())
-        it = out.by_model.emplace(std::string(r.model), MetricAcc()).first;
-      it->second.Add(r);
-    });
+    Status s = ScanCovering(
+        store, project, a, b, kDay,
+        [&](const RollupRow& r, int64_t) {
+          total.Add(r);
+          auto it = out.by_model.find(r.model);
+          if (it == out.by_model.end())
+            it = out.by_model.emplace(std::string(r.model), MetricAcc()).first;
+          it->second.Add(r);
+        },
+        cache);
     size_t threads = 0;
     if (s.ok())
       s = store.ScanThreadActivity(project, a, b, [&](const ThreadActivity&) { ++threads; });
@@ -600,7 +705,7 @@ ApiResult ThreadSpans(const QueryStore& store, const std::string& project,
 }
 
 ApiResult MetricsQuery(const QueryStore& store, const std::string& project, const json& body,
-                       int64_t now_ms) {
+                       int64_t now_ms, BucketCache* cache) {
   if (!body.is_object()) return Error(400, "body must be a JSON object");
   Params p;
   for (const char* k : {"start_time", "end_time"}) {
@@ -756,8 +861,9 @@ ApiResult MetricsQuery(const QueryStore& store, const std::string& project, cons
   std::map<std::pair<int64_t, std::string>, std::pair<json, MetricAcc>> groups;
   int64_t coarsest = bucket_ms ? bucket_ms : kDay;
   int64_t scan_from = bucket_ms ? FloorTo(from, bucket_ms) : from;
-  Status s =
-      ScanCovering(store, project, scan_from, to, coarsest, [&](const RollupRow& r, int64_t) {
+  Status s = ScanCovering(
+      store, project, scan_from, to, coarsest,
+      [&](const RollupRow& r, int64_t) {
         for (const auto& f : filters) {
           bool in = In(f.values, r.Dim(f.field));
           if ((f.op == "eq" || f.op == "in") != in) return;
@@ -767,7 +873,8 @@ ApiResult MetricsQuery(const QueryStore& store, const std::string& project, cons
         auto& slot = groups[{t, key}];
         if (slot.second.rows == 0) slot.first = GroupJson(r, group_by);
         slot.second.Add(r);
-      });
+      },
+      cache);
   if (!s.ok()) return Error(500, s.ToString());
   std::vector<json> rows;
   for (const auto& [k, v] : groups) {

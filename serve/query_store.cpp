@@ -7,6 +7,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -22,6 +23,7 @@ using nlohmann::json;
 constexpr char kSep = '\0';
 constexpr uint8_t kRowVersion = 1;
 constexpr int64_t kTenMinutes = 600000;
+constexpr int64_t kHourMs = 3600000, kDayMs = 86400000;
 // Layout version of the store (the key sorts before every view's prefix).
 constexpr char kFormatKey[] = "\x01format";
 constexpr char kFormat[] = "serve-views-2";
@@ -171,6 +173,14 @@ Status ScanPrefix(rocksdb::DB* db, const std::string& prefix, const std::string&
 
 }  // namespace
 
+uint8_t RollupGranOf(std::string_view g) {
+  return g == "1m"    ? kGran1m
+         : g == "10m" ? kGran10m
+         : g == "1h"  ? kGran1h
+         : g == "1d"  ? kGran1d
+                      : 0;
+}
+
 std::string_view RollupRow::Dim(std::string_view name) const {
   if (name == "provider") return provider;
   if (name == "model") return model;
@@ -269,6 +279,26 @@ Status QueryStore::Apply(std::string_view topic, std::string_view key, std::stri
         {S(j, "service"), S(j, "provider"), S(j, "model"), S(j, "operation"), S(j, "environment")});
     std::string row_key = K({"g", gran, project, Time(ws), dims_key});
     std::string row = EncodeRollup(j);
+    {
+      // The rows this record changes (a 1m record: its derived 10m row too).
+      auto note = [&](uint8_t g, int64_t from, int64_t to) {
+        RollupChange* last = pending_changes_.empty() ? nullptr : &pending_changes_.back();
+        if (last && last->grans == g && last->project == project && last->from_ms <= to &&
+            from <= last->to_ms) {
+          last->from_ms = std::min(last->from_ms, from);
+          last->to_ms = std::max(last->to_ms, to);
+        } else {
+          pending_changes_.push_back(RollupChange{project, g, from, to});
+        }
+      };
+      if (gran == "1m") {
+        note(kGran1m, ws, ws + 60000);
+        int64_t ws10 = ws - ((ws % kTenMinutes) + kTenMinutes) % kTenMinutes;
+        note(kGran10m, ws10, ws10 + kTenMinutes);
+      } else {
+        note(RollupGranOf(gran), ws, ws + (gran == "1h" ? kHourMs : kDayMs));
+      }
+    }
     if (gran == "1m") {
       // The derived 10-minute row (sum of its ten 1-minute rows) moves by new - old.
       int64_t ws10 = ws - ((ws % kTenMinutes) + kTenMinutes) % kTenMinutes;
@@ -350,8 +380,58 @@ Status QueryStore::Commit() {
   rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), batch_->GetWriteBatch());
   if (!s.ok()) return Status::IOError("query store write: " + s.ToString());
   batch_->Clear();
-  version_.fetch_add(1, std::memory_order_release);
+  // Merged per project before they are logged: a feed's commit touches a few latest windows, a
+  // backfill's many adjacent ones.
+  std::vector<RollupChange> changes = std::move(pending_changes_);
+  pending_changes_.clear();
+  std::sort(changes.begin(), changes.end(), [](const RollupChange& a, const RollupChange& b) {
+    if (a.project != b.project) return a.project < b.project;
+    return a.grans != b.grans ? a.grans < b.grans : a.from_ms < b.from_ms;
+  });
+  std::vector<RollupChange> merged;
+  for (auto& c : changes) {
+    if (!merged.empty() && merged.back().project == c.project && merged.back().grans == c.grans &&
+        c.from_ms <= merged.back().to_ms)
+      merged.back().to_ms = std::max(merged.back().to_ms, c.to_ms);
+    else
+      merged.push_back(std::move(c));
+  }
+  if (merged.size() > kChangeLogCommitEntries) {
+    // Sorted by (project, granularity): one range spanning each run of them.
+    std::vector<RollupChange> coarse;
+    for (auto& c : merged) {
+      if (!coarse.empty() && coarse.back().project == c.project && coarse.back().grans == c.grans)
+        coarse.back().to_ms = std::max(coarse.back().to_ms, c.to_ms);
+      else
+        coarse.push_back(std::move(c));
+    }
+    merged = std::move(coarse);
+  }
+  {
+    // Logged before the version moves: a reader that sees version v finds v's changes.
+    std::lock_guard<std::mutex> l(log_mu_);
+    log_entries_ += merged.size();
+    log_.push_back(LoggedCommit{version_.load() + 1, std::move(merged)});
+    while (log_.size() > 1 &&
+           (log_.size() > kChangeLogCommits || log_entries_ > kChangeLogEntries)) {
+      log_entries_ -= log_.front().changes.size();
+      log_.pop_front();
+    }
+    version_.fetch_add(1, std::memory_order_release);
+  }
   return Status::OK();
+}
+
+bool QueryStore::RollupChangesSince(uint64_t since, uint64_t upto,
+                                    std::vector<RollupChange>* out) const {
+  if (upto <= since) return true;
+  std::lock_guard<std::mutex> l(log_mu_);
+  // Versions are consecutive in the log; it must hold since + 1 .. upto.
+  if (log_.empty() || log_.front().version > since + 1 || log_.back().version < upto) return false;
+  for (auto it = log_.begin() + static_cast<std::ptrdiff_t>(since + 1 - log_.front().version);
+       it != log_.end() && it->version <= upto; ++it)
+    out->insert(out->end(), it->changes.begin(), it->changes.end());
+  return true;
 }
 
 Status QueryStore::ScanRollups(std::string_view g, std::string_view project, int64_t from_ms,

@@ -22,8 +22,10 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +68,18 @@ struct TraceStart {
   int64_t start_ms = 0;
 };
 
+// Rollup rows a commit wrote, per project and granularity: every row of a granularity in
+// `grans` whose window starts in [from_ms, to_ms) may have changed. A 1m record changes its 1m row
+// and its derived 10m row; the feed publishes the open 1h and 1d rows at every commit too, so that
+// a reader of 1h rows must not be told about 1d ones.
+enum RollupGran : uint8_t { kGran1m = 1, kGran10m = 2, kGran1h = 4, kGran1d = 8 };
+uint8_t RollupGranOf(std::string_view granularity);  // "1m", "10m", "1h", "1d"; else 0
+struct RollupChange {
+  std::string project;
+  uint8_t grans = 0;  // RollupGran bits
+  int64_t from_ms = 0, to_ms = 0;
+};
+
 class QueryStore {
  public:
   static Status Open(const std::string& path, uint64_t memory_mib,
@@ -79,6 +93,15 @@ class QueryStore {
   // Bumped by every Commit that wrote something; readers that load it before reading see at least
   // that commit's records (response caches key on it).
   uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  // The rollup windows written by the commits of versions (since, upto], merged per project, into
+  // `out` (appended). False when the log no longer reaches back to `since` (the last
+  // kChangeLogCommits commits are kept, kChangeLogEntries ranges at most): the caller must then
+  // assume everything changed. A commit of more than kChangeLogCommitEntries scattered ranges (a
+  // backfill) is logged as one range per project and granularity spanning them all.
+  static constexpr size_t kChangeLogCommits = 1024;
+  static constexpr size_t kChangeLogCommitEntries = 1024;
+  static constexpr size_t kChangeLogEntries = 65536;
+  bool RollupChangesSince(uint64_t since, uint64_t upto, std::vector<RollupChange>* out) const;
 
   // Reader side (any thread).
   // Rollup rows of a granularity ("1m", "10m", "1h", "1d") and project with window_start in
@@ -112,6 +135,15 @@ class QueryStore {
   std::unique_ptr<rocksdb::WriteBatchWithIndex> batch_;  // writer-only
   std::atomic<uint64_t> applied_{0};
   std::atomic<uint64_t> version_{0};
+  // Rollup windows of the pending batch (writer-only), and of the last commits (under log_mu_).
+  std::vector<RollupChange> pending_changes_;
+  struct LoggedCommit {
+    uint64_t version;
+    std::vector<RollupChange> changes;
+  };
+  mutable std::mutex log_mu_;
+  std::deque<LoggedCommit> log_;
+  size_t log_entries_ = 0;  // ranges in log_
 };
 
 // How an error span is named in /api/v1/metrics/summary's common_errors: its `error.type`

@@ -28,13 +28,6 @@ class Encoding : public ServeTest {
     if (!accept_encoding.empty()) h.emplace("Accept-Encoding", accept_encoding);
     return c.Get(path.c_str(), h);
   }
-  std::string Metric(const std::string& name) {
-    std::string text = Get("/metrics", "").text;
-    size_t p = text.find("\n" + name + " ");
-    return p == std::string::npos
-               ? "missing"
-               : text.substr(p + name.size() + 2, text.find('\n', p + 1) - p - name.size() - 2);
-  }
 };
 
 const std::string kMinuteSeries =

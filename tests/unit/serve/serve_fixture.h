@@ -439,6 +439,14 @@ class ServeTest : public ::testing::Test {
   Reply Post(const std::string& path, const json& body, const std::string& key = kAlphaQuery) {
     return Post(path, body.dump(), Auth(key));
   }
+  // The value of an unlabelled series on /metrics, or "missing".
+  std::string Metric(const std::string& name) {
+    std::string text = Get("/metrics", "").text;
+    size_t p = text.find("\n" + name + " ");
+    return p == std::string::npos
+               ? "missing"
+               : text.substr(p + name.size() + 2, text.find('\n', p + 1) - p - name.size() - 2);
+  }
 
   MetricsRegistry metrics_;
   std::unique_ptr<QueryStore> store_;
