@@ -124,6 +124,7 @@ const std::vector<Entry>& Registry() {
       StrKey("http.state_path", "Directory of the query side's own RocksDB.", FIELD(http.state_path)),
       IntKey("http.rate_limit_per_second", "Requests per second per API key (JWT subject; client address when open); beyond it 429. 0 = no limit.", FIELD(http.rate_limit_per_second), 0, 1000000000),
       IntKey("http.rate_limit_burst", "Requests a caller may send at once before http.rate_limit_per_second applies.", FIELD(http.rate_limit_burst), 1, 1000000000),
+      IntKey("http.bucket_cache_mib", "Memory for cached per-bucket query results (docs/query-api.md, Bucket cache). 0 = off.", FIELD(http.bucket_cache_mib), 0, 65536),
   };
   return entries;
 }

@@ -81,6 +81,7 @@ struct Config {
     std::string state_path = "./data/serve";
     int64_t rate_limit_per_second = 1000;  // per API key / JWT subject / client address; 0 = off
     int64_t rate_limit_burst = 2000;
+    int64_t bucket_cache_mib = 64;  // serve's per-bucket partial-result cache; 0 = off
   } http;
 };
 

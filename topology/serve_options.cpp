@@ -10,6 +10,7 @@ serve::ServeOptions ServeOptionsFrom(const Config& cfg) {
   for (const auto& k : cfg.http.api_keys) so.api_keys.push_back({k.key, k.projects, k.role});
   so.rate_limit_rps = static_cast<double>(cfg.http.rate_limit_per_second);
   so.rate_limit_burst = static_cast<double>(cfg.http.rate_limit_burst);
+  so.bucket_cache_bytes = static_cast<size_t>(cfg.http.bucket_cache_mib) << 20;
   return so;
 }
 

@@ -83,6 +83,7 @@ TEST_F(ServeOptionsTest, DefaultsAndBadValues) {
   serve::ServeOptions o = ServeOptionsFrom(cfg_);
   EXPECT_EQ(o.rate_limit_rps, 1000);
   EXPECT_EQ(o.rate_limit_burst, 2000);
+  EXPECT_EQ(o.bucket_cache_bytes, size_t{64} << 20);
   ASSERT_EQ(o.api_keys.size(), 2u);
   EXPECT_EQ(o.api_keys[1].key, kKeyB);
   EXPECT_EQ(o.api_keys[1].projects, std::vector<std::string>{"p"});
@@ -90,6 +91,9 @@ TEST_F(ServeOptionsTest, DefaultsAndBadValues) {
   EXPECT_TRUE(s.IsInvalidArgument());
   EXPECT_NE(s.message().find("http.rate_limit_per_second"), std::string::npos) << s.message();
   EXPECT_TRUE(SetConfigValue(&cfg_, "http.rate_limit_burst", "0").IsInvalidArgument());
+  ASSERT_TRUE(SetConfigValue(&cfg_, "http.bucket_cache_mib", "0").ok());
+  EXPECT_EQ(ServeOptionsFrom(cfg_).bucket_cache_bytes, 0u);  // off
+  EXPECT_TRUE(SetConfigValue(&cfg_, "http.bucket_cache_mib", "-1").IsInvalidArgument());
 }
 
 }  // namespace
