@@ -142,9 +142,22 @@ TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
     spans[j["trace_id"].get<std::string>() + "/" + j["span_id"].get<std::string>()] = j;
     ++span_records;
   }
+  std::map<std::string, std::vector<std::string>> where;  // span -> partition/offset of each record
+  for (const auto& m : all)
+    if (m.topic == "spanpipe.spans")
+      where[m.key + "/" + json::parse(m.value)["span_id"].get<std::string>()].push_back(
+          std::to_string(m.partition) + "/" + std::to_string(m.offset));
+  std::string twice;
+  for (const auto& [k, w] : where)
+    if (w.size() > 1) {
+      twice += k + " at";
+      for (const auto& x : w) twice += " " + x;
+      twice += "\n";
+    }
   EXPECT_EQ(spans.size(), kSpans) << testutil::Slurp(dir + "/job.log").substr(0, 3000);
-  EXPECT_EQ(span_records, kSpans) << "a span was published twice; job log:\n"
-                                  << testutil::Slurp(dir + "/job.log").substr(0, 3000);
+  EXPECT_EQ(span_records, kSpans) << "a span was published twice:\n"
+                                  << twice.substr(0, 3000) << "job log:\n"
+                                  << testutil::Slurp(dir + "/job.log").substr(0, 6000);
 
   // Fixtures, values read off the files (see replay_fixtures_test.cpp).
   const json& litellm = spans.at("b1d8ae1b3fb8f0217735e4f3496c3bdf/a5f632a15409374f");
