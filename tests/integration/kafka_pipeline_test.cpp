@@ -91,14 +91,7 @@ TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
   ASSERT_TRUE(producer->Flush(30000).ok());
   const size_t kDlq = bad_messages.size() + 2;
 
-  std::ofstream(dir + "/spanpipe.yaml") << "kafka:\n  brokers: \"" << broker.brokers << "\"\n  partitions: 4\n"
-                                        << "  consumer:\n    session.timeout.ms: \"6000\"\n"
-                                        << "state: {path: \"" << dir << "/state\", memory_mib: 64}\n"
-                                        << "content: {store: \"file://" << dir << "/objects\"}\n"
-                                        << "checkpoint: {interval_ms: 300}\n"
-                                        << "trace: {idle_timeout_ms: 1000}\n"
-                                        << "http: {enabled: false}\n";
-  pid_t job = testutil::Spawn({SPANPIPE_BINARY, "run", "--config", dir + "/spanpipe.yaml"}, dir + "/job.log");
+  pid_t job = testutil::SpawnJob(dir, broker.brokers);
 
   size_t corpus_spans = 0;
   for (const auto& [id, t] : corpus.traces) corpus_spans += static_cast<size_t>(t.span_count);

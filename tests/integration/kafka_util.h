@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -68,6 +69,20 @@ struct BrokerProcess {
   }
 };
 
+// `spanpipe run` against `brokers` with state and objects under `dir` (short session,
+// checkpoints and idle close, no HTTP), its output in dir/job.log. Returns its pid.
+inline pid_t SpawnJob(const std::string& dir, const std::string& brokers) {
+  std::ofstream(dir + "/spanpipe.yaml")
+      << "kafka:\n  brokers: \"" << brokers << "\"\n  partitions: 4\n"
+      << "  consumer:\n    session.timeout.ms: \"6000\"\n"
+      << "state: {path: \"" << dir << "/state\", memory_mib: 64}\n"
+      << "content: {store: \"file://" << dir << "/objects\"}\n"
+      << "checkpoint: {interval_ms: 300}\n"
+      << "trace: {idle_timeout_ms: 1000}\n"
+      << "http: {enabled: false}\n";
+  return Spawn({SPANPIPE_BINARY, "run", "--config", dir + "/spanpipe.yaml"}, dir + "/job.log");
+}
+
 struct OwnedMessage {
   std::string topic, key, value;
   int32_t partition = 0;
@@ -79,10 +94,12 @@ struct OwnedMessage {
 // `seconds` pass. Each record is returned once, however often the reader's group rebalances: the
 // reader commits nothing, so a re-assigned partition (e.g. after its session timed out on a loaded
 // machine) would restart from the earliest offset; it resumes after the last record read instead,
-// and a record at an offset already read (fetched before the rebalance) is skipped.
-inline std::vector<OwnedMessage> ReadTopics(const std::string& brokers, const std::vector<std::string>& topics,
-                                            const std::function<bool(const std::vector<OwnedMessage>&)>& done,
-                                            int seconds) {
+// and a record at an offset already read (fetched before the rebalance) is skipped. `reassigned`,
+// if given, counts the assignments after the first, as they happen (`done` may look at it).
+inline std::vector<OwnedMessage> ReadTopics(
+    const std::string& brokers, const std::vector<std::string>& topics,
+    const std::function<bool(const std::vector<OwnedMessage>&)>& done, int seconds,
+    int* reassigned = nullptr) {
   static int n = 0;
   kafka::SourceOptions so;
   so.brokers = brokers;
@@ -93,6 +110,7 @@ inline std::vector<OwnedMessage> ReadTopics(const std::string& brokers, const st
   std::map<kafka::TopicPartition, int64_t> next;
   int assignments = 0;
   uint64_t skipped = 0;
+  if (reassigned) *reassigned = 0;
   std::unique_ptr<kafka::KafkaSource> src;
   std::vector<OwnedMessage> all;
   Status s = kafka::KafkaSource::Create(
@@ -101,7 +119,8 @@ inline std::vector<OwnedMessage> ReadTopics(const std::string& brokers, const st
         o->assign(tps.size(), -1);
         for (size_t i = 0; i < tps.size(); ++i)
           if (auto it = next.find(tps[i]); it != next.end()) (*o)[i] = it->second;
-        if (++assignments > 1)
+        if (++assignments > 1 && reassigned) *reassigned = assignments - 1;
+        if (assignments > 1)
           std::fprintf(stderr,
                        "test reader: group rebalanced, %zu partitions re-assigned; resuming\n",
                        tps.size());
