@@ -1,3 +1,6 @@
+// Consumer-group sessions lost on a starved machine (the process or the broker frozen past
+// session.timeout.ms), from both sides of the topics.
+//
 // The integration tests' reader of output topics (testutil::ReadTopics) must return each record
 // once even when its own consumer group rebalances. It commits nothing, so before it tracked what
 // it had read, a session lost on a starved machine made librdkafka re-assign every partition from
