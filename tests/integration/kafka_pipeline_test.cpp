@@ -91,14 +91,7 @@ TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
   ASSERT_TRUE(producer->Flush(30000).ok());
   const size_t kDlq = bad_messages.size() + 2;
 
-  std::ofstream(dir + "/spanpipe.yaml") << "kafka:\n  brokers: \"" << broker.brokers << "\"\n  partitions: 4\n"
-                                        << "  consumer:\n    session.timeout.ms: \"6000\"\n"
-                                        << "state: {path: \"" << dir << "/state\", memory_mib: 64}\n"
-                                        << "content: {store: \"file://" << dir << "/objects\"}\n"
-                                        << "checkpoint: {interval_ms: 300}\n"
-                                        << "trace: {idle_timeout_ms: 1000}\n"
-                                        << "http: {enabled: false}\n";
-  pid_t job = testutil::Spawn({SPANPIPE_BINARY, "run", "--config", dir + "/spanpipe.yaml"}, dir + "/job.log");
+  pid_t job = testutil::SpawnJob(dir, broker.brokers);
 
   size_t corpus_spans = 0;
   for (const auto& [id, t] : corpus.traces) corpus_spans += static_cast<size_t>(t.span_count);
@@ -142,9 +135,22 @@ TEST(KafkaPipeline, FixturesCorpusSplitTraceAndBadInputThroughTheBroker) {
     spans[j["trace_id"].get<std::string>() + "/" + j["span_id"].get<std::string>()] = j;
     ++span_records;
   }
+  std::map<std::string, std::vector<std::string>> where;  // span -> partition/offset of each record
+  for (const auto& m : all)
+    if (m.topic == "spanpipe.spans")
+      where[m.key + "/" + json::parse(m.value)["span_id"].get<std::string>()].push_back(
+          std::to_string(m.partition) + "/" + std::to_string(m.offset));
+  std::string twice;
+  for (const auto& [k, w] : where)
+    if (w.size() > 1) {
+      twice += k + " at";
+      for (const auto& x : w) twice += " " + x;
+      twice += "\n";
+    }
   EXPECT_EQ(spans.size(), kSpans) << testutil::Slurp(dir + "/job.log").substr(0, 3000);
-  EXPECT_EQ(span_records, kSpans) << "a span was published twice; job log:\n"
-                                  << testutil::Slurp(dir + "/job.log").substr(0, 3000);
+  EXPECT_EQ(span_records, kSpans) << "a span was published twice:\n"
+                                  << twice.substr(0, 3000) << "job log:\n"
+                                  << testutil::Slurp(dir + "/job.log").substr(0, 6000);
 
   // Fixtures, values read off the files (see replay_fixtures_test.cpp).
   const json& litellm = spans.at("b1d8ae1b3fb8f0217735e4f3496c3bdf/a5f632a15409374f");

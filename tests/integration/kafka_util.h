@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -67,6 +69,20 @@ struct BrokerProcess {
   }
 };
 
+// `spanpipe run` against `brokers` with state and objects under `dir` (short session,
+// checkpoints and idle close, no HTTP), its output in dir/job.log. Returns its pid.
+inline pid_t SpawnJob(const std::string& dir, const std::string& brokers) {
+  std::ofstream(dir + "/spanpipe.yaml")
+      << "kafka:\n  brokers: \"" << brokers << "\"\n  partitions: 4\n"
+      << "  consumer:\n    session.timeout.ms: \"6000\"\n"
+      << "state: {path: \"" << dir << "/state\", memory_mib: 64}\n"
+      << "content: {store: \"file://" << dir << "/objects\"}\n"
+      << "checkpoint: {interval_ms: 300}\n"
+      << "trace: {idle_timeout_ms: 1000}\n"
+      << "http: {enabled: false}\n";
+  return Spawn({SPANPIPE_BINARY, "run", "--config", dir + "/spanpipe.yaml"}, dir + "/job.log");
+}
+
 struct OwnedMessage {
   std::string topic, key, value;
   int32_t partition = 0;
@@ -75,32 +91,62 @@ struct OwnedMessage {
 };
 
 // Reads `topics` from the beginning with a fresh consumer group until `done(all so far)` is true or
-// `seconds` pass.
-inline std::vector<OwnedMessage> ReadTopics(const std::string& brokers, const std::vector<std::string>& topics,
-                                            const std::function<bool(const std::vector<OwnedMessage>&)>& done,
-                                            int seconds) {
+// `seconds` pass. Each record is returned once, however often the reader's group rebalances: the
+// reader commits nothing, so a re-assigned partition (e.g. after its session timed out on a loaded
+// machine) would restart from the earliest offset; it resumes after the last record read instead,
+// and a record at an offset already read (fetched before the rebalance) is skipped. `reassigned`,
+// if given, counts the assignments after the first, as they happen (`done` may look at it).
+inline std::vector<OwnedMessage> ReadTopics(
+    const std::string& brokers, const std::vector<std::string>& topics,
+    const std::function<bool(const std::vector<OwnedMessage>&)>& done, int seconds,
+    int* reassigned = nullptr) {
   static int n = 0;
   kafka::SourceOptions so;
   so.brokers = brokers;
   so.group_id = "it-reader-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
   so.topics = topics;
   so.properties = {{"session.timeout.ms", "6000"}};
+  // Next offset to read per partition; declared before src, whose callbacks use it.
+  std::map<kafka::TopicPartition, int64_t> next;
+  int assignments = 0;
+  uint64_t skipped = 0;
+  if (reassigned) *reassigned = 0;
   std::unique_ptr<kafka::KafkaSource> src;
   std::vector<OwnedMessage> all;
   Status s = kafka::KafkaSource::Create(
-      so, [](const auto& tps, auto* o) { o->assign(tps.size(), -1); }, [](const auto&) {}, &src);
+      so,
+      [&](const auto& tps, auto* o) {
+        o->assign(tps.size(), -1);
+        for (size_t i = 0; i < tps.size(); ++i)
+          if (auto it = next.find(tps[i]); it != next.end()) (*o)[i] = it->second;
+        if (++assignments > 1 && reassigned) *reassigned = assignments - 1;
+        if (assignments > 1)
+          std::fprintf(stderr,
+                       "test reader: group rebalanced, %zu partitions re-assigned; resuming\n",
+                       tps.size());
+      },
+      [](const auto&) {}, &src);
   if (!s.ok()) return all;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   std::vector<kafka::Message> batch;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!src->Poll(1000, 200, &batch).ok()) continue;
     for (const auto& m : batch) {
+      int64_t& want = next[kafka::TopicPartition{std::string(m.topic), m.partition}];
+      if (m.offset < want) {
+        ++skipped;
+        continue;
+      }
+      want = m.offset + 1;
       OwnedMessage o{std::string(m.topic), std::string(m.key), std::string(m.value), m.partition, m.offset, {}};
       for (const auto& h : m.headers) o.headers[std::string(h.key)] = std::string(h.value);
       all.push_back(std::move(o));
     }
     if (done(all)) break;
   }
+  if (skipped)
+    std::fprintf(stderr, "test reader: skipped %llu records read twice\n",
+                 static_cast<unsigned long long>(skipped));
   src->Close();
   return all;
 }
