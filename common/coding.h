@@ -44,11 +44,16 @@ inline int64_t DecodeOrderedInt64(const char* p) {
 }
 
 inline void PutVarint64(std::string* dst, uint64_t v) {
+  // Into a stack buffer, then one append: state values are runs of varints, and a push_back per
+  // byte checks capacity per byte.
+  char buf[10];
+  size_t n = 0;
   while (v >= 0x80) {
-    dst->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
     v >>= 7;
   }
-  dst->push_back(static_cast<char>(v));
+  buf[n++] = static_cast<char>(v);
+  dst->append(buf, n);
 }
 // Returns false on truncation or overlong input; advances *in on success.
 inline bool GetVarint64(std::string_view* in, uint64_t* v) {

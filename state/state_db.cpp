@@ -294,8 +294,9 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
   if (!s.ok()) return Status::IOError("cannot open state at " + options.path + ": " + s.ToString());
   sdb->db_.reset(raw);
   for (size_t i = 1; i < cfs.size(); ++i) {
-    sdb->stores_.emplace(cfs[i].name, std::unique_ptr<KvStore>(
-                                          new KvStore(sdb.get(), sdb->handles_[i], cfs[i].name)));
+    auto store = std::unique_ptr<KvStore>(new KvStore(sdb.get(), sdb->handles_[i], cfs[i].name));
+    store->hashed_ = listed(options.point_stores, cfs[i].name);
+    sdb->stores_.emplace(cfs[i].name, std::move(store));
   }
   sdb->batch_ = std::make_unique<rocksdb::WriteBatch>();
   *out = std::move(sdb);
@@ -320,10 +321,17 @@ Status StateDb::Commit() {
   rocksdb::WriteBatch& batch = *batch_;
   batch.Clear();
   for (const auto& [name, store] : stores_) {
+    auto add = [&](std::string_view k, const KvStore::Pending& p) {
+      return p.deleted ? batch.Delete(store->cf_, S(k)) : batch.Put(store->cf_, S(k), S(p.value));
+    };
+    if (store->hashed_ && !store->ordered_) {
+      for (const auto& [k, p] : store->pending_) {
+        if (rocksdb::Status s = add(k, p); !s.ok()) return FromRocks(s);
+      }
+      continue;
+    }
     for (const auto& [k, p] : store->Sorted()) {
-      rocksdb::Status s =
-          p->deleted ? batch.Delete(store->cf_, S(k)) : batch.Put(store->cf_, S(k), S(p->value));
-      if (!s.ok()) return FromRocks(s);
+      if (rocksdb::Status s = add(k, *p); !s.ok()) return FromRocks(s);
     }
   }
   rocksdb::WriteOptions wo;

@@ -129,6 +129,9 @@ class KvStore {
   // Key order is kept only for stores that are scanned (the first Scan turns it on for good):
   // point-access stores then pay one hash insert per new key instead of an ordered insert.
   mutable bool ordered_ = false;
+  // A point store (StateOptions::point_stores): its hash memtable gains nothing from key order,
+  // so Commit writes its keys unsorted.
+  bool hashed_ = false;
   mutable Order order_{&arena_};
   size_t last_size_ = 0;
   uint64_t next_seq_ = 1;  // pending keys at the last Clear: the next checkpoint's bucket count
