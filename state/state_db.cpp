@@ -317,10 +317,12 @@ KvStore* StateDb::store(std::string_view name) {
 
 Status StateDb::Commit() {
   if (pending_count() == 0) return Status::OK();
-  // Key order within each store: the memtable's skip list inserts ordered keys fastest.
+  // Key order within each scanned store: its skip list inserts ordered keys fastest. Point stores
+  // (hash memtables) are written in hash order.
   rocksdb::WriteBatch& batch = *batch_;
   batch.Clear();
-  for (const auto& [name, store] : stores_) {
+  for (const auto& entry : stores_) {
+    const KvStore* store = entry.second.get();  // a structured binding cannot be captured (clang)
     auto add = [&](std::string_view k, const KvStore::Pending& p) {
       return p.deleted ? batch.Delete(store->cf_, S(k)) : batch.Put(store->cf_, S(k), S(p.value));
     };
