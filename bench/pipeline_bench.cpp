@@ -233,32 +233,37 @@ void BM_Pipeline(benchmark::State& state, int mode) {
       fn();
       *acc += std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
     };
-    if (mode == 0) {
-      resolve::TraceRegistry reg(db->store(stores::kTraces), db->store(stores::kTraceSpans),
-                                 db->store(stores::kTraceIdle), {});
-      Router out(nullptr);
-      ResolveOutcome r;  // reused across spans, as TaskStage does
-      auto checkpoint = [&] {
-        if (st.ok()) st = reg.CloseIdle(max_ms, &out);
-        if (st.ok()) st = reg.Flush();
-        if (st.ok()) st = db->Commit();
-      };
+    // Decodes every message, hands each span to `apply`, checkpoints on the cadence and at the end.
+    auto run = [&](auto&& apply, auto&& checkpoint, auto&& final_checkpoint) {
       MeasuredRegion([&] {
         for (const auto& m : c.messages) {
           ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& s) {
             max_ms = std::max<int64_t>(max_ms, static_cast<int64_t>(s.end_unix_nano / 1000000));
             timed(&apply_s, [&] {
-              if (st.ok()) st = reg.Apply(s, max_ms, &r);
+              if (st.ok()) st = apply(s);
             });
             if (due(++spans)) timed(&checkpoint_s, checkpoint);
           });
         }
-        timed(&checkpoint_s, [&] {
-          if (st.ok()) st = reg.Flush();
-          if (st.ok()) st = db->Commit();
-        });
+        timed(&checkpoint_s, final_checkpoint);
       });
       stop();
+    };
+    if (mode == 0) {
+      resolve::TraceRegistry reg(db->store(stores::kTraces), db->store(stores::kTraceSpans),
+                                 db->store(stores::kTraceIdle), {});
+      Router out(nullptr);
+      ResolveOutcome r;  // reused across spans, as TaskStage does
+      run([&](const SpanRecord& s) { return reg.Apply(s, max_ms, &r); },
+          [&] {
+            if (st.ok()) st = reg.CloseIdle(max_ms, &out);
+            if (st.ok()) st = reg.Flush();
+            if (st.ok()) st = db->Commit();
+          },
+          [&] {
+            if (st.ok()) st = reg.Flush();
+            if (st.ok()) st = db->Commit();
+          });
     } else {
       TaskStage task(cfg, db.get(), objects.get());
       MergeStage merge(db.get());
@@ -270,19 +275,8 @@ void BM_Pipeline(benchmark::State& state, int mode) {
         if (st.ok()) st = out.status;
         if (st.ok()) st = db->Commit();
       };
-      MeasuredRegion([&] {
-        for (const auto& m : c.messages) {
-          ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& s) {
-            max_ms = std::max<int64_t>(max_ms, static_cast<int64_t>(s.end_unix_nano / 1000000));
-            timed(&apply_s, [&] {
-              if (st.ok()) st = task.Process(s, 0, max_ms, "bench", &out, &dlq);
-            });
-            if (due(++spans)) timed(&checkpoint_s, checkpoint);
-          });
-        }
-        timed(&checkpoint_s, checkpoint);
-      });
-      stop();
+      run([&](const SpanRecord& s) { return task.Process(s, 0, max_ms, "bench", &out, &dlq); },
+          checkpoint, checkpoint);
       state.counters["output_records"] = static_cast<double>(out.records);
       state.counters["content_ratio"] =
           task.content().stats().stored_bytes

@@ -44,47 +44,25 @@ std::string IndexKey(std::string_view hash) {
 }  // namespace
 
 bool IsContentAttribute(std::string_view key, size_t value_size, const ContentOptions& o) {
+  static constexpr std::string_view kKeys[] = {"gen_ai.input.messages",
+                                               "gen_ai.output.messages",
+                                               "gen_ai.system_instructions",
+                                               "gen_ai.prompt",
+                                               "gen_ai.completion",
+                                               "input.value",
+                                               "output.value",
+                                               "langfuse.observation.input",
+                                               "langfuse.observation.output",
+                                               "langfuse.trace.input",
+                                               "langfuse.trace.output",
+                                               "traceloop.entity.input",
+                                               "traceloop.entity.output",
+                                               "body"};
+  // Called for every string attribute of every span: the size test first, then a length
+  // comparison per name; the indexed forms only for keys long enough and starting right.
   if (value_size > o.large_string_threshold) return true;
-  // Called for every string attribute of every span: dispatch on the length so that a key costs
-  // one or two comparisons, not fourteen.
-  auto is = [&](std::string_view k) { return key == k; };
-  switch (key.size()) {
-    case 4:
-      if (is("body")) return true;
-      break;
-    case 11:
-      if (is("input.value")) return true;
-      break;
-    case 12:
-      if (is("output.value")) return true;
-      break;
-    case 13:
-      if (is("gen_ai.prompt")) return true;
-      break;
-    case 17:
-      if (is("gen_ai.completion")) return true;
-      break;
-    case 20:
-      if (is("langfuse.trace.input")) return true;
-      break;
-    case 21:
-      if (is("gen_ai.input.messages") || is("langfuse.trace.output")) return true;
-      break;
-    case 22:
-      if (is("gen_ai.output.messages") || is("traceloop.entity.input")) return true;
-      break;
-    case 23:
-      if (is("traceloop.entity.output")) return true;
-      break;
-    case 26:
-      if (is("gen_ai.system_instructions") || is("langfuse.observation.input")) return true;
-      break;
-    case 27:
-      if (is("langfuse.observation.output")) return true;
-      break;
-    default:
-      break;
-  }
+  for (auto k : kKeys)
+    if (key == k) return true;
   if (key.size() < 16 || (key[0] != 'g' && key[0] != 'l')) return false;
   return Indexed(key, "gen_ai.prompt.", ".content") ||
          Indexed(key, "gen_ai.completion.", ".content") ||
