@@ -1,8 +1,12 @@
-// resolve + checkpoint throughput with more trace state than the block cache holds.
+// resolve + checkpoint throughput with more trace state than the block cache holds, beside the
+// decode of the same spans in the same run (the issue's ratio).
 // Each run: a fresh StateDb (memory budget SPANPIPE_BENCH_BUDGET_MIB, default 64), TraceRegistry
 // with the default 100k-trace cache, Flush + CloseIdle + StateDb::Commit every 10k spans.
 // Traffic: traces arrive in waves of 5000 concurrently-active traces, each sending its spans
 // interleaved with the others' (root last), 100 spans per event-time millisecond, 30 s idle close.
+// The spans are OTLP/JSON messages of 100 spans each (an LLM call's attributes, as a collector
+// would send them), built per wave outside the timed regions, then decoded and normalised
+// (timed: decode) and resolved (timed: resolve, with the checkpoints and the final close).
 // Size: SPANPIPE_BENCH_TRACES (default 200000) traces x SPANPIPE_BENCH_SPANS (default 3) spans.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -13,9 +17,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "operators/trace_registry.h"
 #include "state/state_db.h"
+#include "topology/config.h"
+#include "topology/ingest_stage.h"
+#include "topology/prices.h"
 
 namespace {
 
@@ -35,10 +43,98 @@ int64_t EnvInt(const char* name, int64_t def) {
   return v && *v ? std::atoll(v) : def;
 }
 
+class NullDlq : public DeadLetters {
+ public:
+  void DeadLetter(std::string_view, std::string_view, std::string_view) override { ++count; }
+  uint64_t count = 0;
+};
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+constexpr int64_t kBaseNanos = 1'700'000'000'000'000'000;
+constexpr int64_t kSpansPerMessage = 100;
+
+void AppendHex(std::string* out, const uint8_t* bytes, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; ++i) {
+    out->push_back(kHex[bytes[i] >> 4]);
+    out->push_back(kHex[bytes[i] & 15]);
+  }
+}
+
+// The OTLP/JSON messages of one wave: span s of trace t for s from the last down to the root,
+// each pass over the wave's traces in order; *n counts spans (it sets their start time).
+void WaveMessages(int64_t wave, int64_t wave_end, int64_t spans_per_trace, int64_t* n,
+                  std::vector<std::string>* out) {
+  static const char* const kThreads[4] = {"conv-a", "conv-b", "conv-c", "conv-d"};
+  out->clear();
+  std::string m;
+  int64_t in_message = 0;
+  auto close_message = [&] {
+    m += "]}]}]}";
+    out->push_back(std::move(m));
+    m.clear();
+    in_message = 0;
+  };
+  for (int64_t s = spans_per_trace - 1; s >= 0; --s) {
+    for (int64_t t = wave; t < wave_end; ++t) {
+      if (in_message == 0) {
+        m = R"({"resourceSpans":[{"resource":{"attributes":[)"
+            R"({"key":"service.name","value":{"stringValue":"chat-api"}},)"
+            R"({"key":"deployment.environment","value":{"stringValue":"prod"}}]},)"
+            R"("scopeSpans":[{"scope":{"name":"bench"},"spans":[)";
+      } else {
+        m += ',';
+      }
+      uint8_t trace_id[16], span_id[8] = {}, root_id[8] = {};
+      for (int i = 0; i < 8; ++i) {
+        trace_id[i] = 0x5a;
+        trace_id[8 + i] = static_cast<uint8_t>(static_cast<uint64_t>(t) >> (56 - 8 * i));
+      }
+      span_id[7] = static_cast<uint8_t>(s + 1);
+      root_id[7] = 1;
+      const int64_t start = kBaseNanos + *n * 10'000;
+      m += R"({"traceId":")";
+      AppendHex(&m, trace_id, 16);
+      m += R"(","spanId":")";
+      AppendHex(&m, span_id, 8);
+      if (s != 0) {
+        m += R"(","parentSpanId":")";
+        AppendHex(&m, root_id, 8);
+      }
+      m += s == 0 ? R"(","name":"agent","kind":1)" : R"(","name":"chat","kind":3)";
+      m += R"(,"startTimeUnixNano":")" + std::to_string(start) + R"(","endTimeUnixNano":")" +
+           std::to_string(start + 5'000'000) + R"(","attributes":[)";
+      if (s != 0) {
+        m += R"({"key":"gen_ai.system","value":{"stringValue":"openai"}},)"
+             R"({"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},)"
+             R"({"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o-mini"}},)"
+             R"({"key":"gen_ai.usage.input_tokens","value":{"intValue":"100"}},)"
+             R"({"key":"gen_ai.usage.output_tokens","value":{"intValue":"20"}})";
+        if (s == 1) {
+          m += R"(,{"key":"gen_ai.conversation.id","value":{"stringValue":")";
+          m += kThreads[t & 3];
+          m += R"("}})";
+        }
+      }
+      m += R"(],"status":{}})";
+      ++*n;
+      if (++in_message == kSpansPerMessage) close_message();
+    }
+  }
+  if (in_message > 0) close_message();
+}
+
 void BM_ResolveCheckpoint(benchmark::State& state, int64_t traces, int64_t spans_per_trace,
                           int64_t budget_mib) {
   constexpr int64_t kWave = 5000, kCheckpointSpans = 10000, kSpansPerMs = 100;
-  const std::string thread_ids[4] = {"conv-a", "conv-b", "conv-c", "conv-d"};
+  Config cfg;
+  PriceTable prices;
+  if (!LoadPrices(cfg, &prices).ok()) return state.SkipWithError("prices");
   for (auto _ : state) {
     auto dir = std::filesystem::temp_directory_path() /
                ("spanpipe_resolve_bench_" + std::to_string(::getpid()));
@@ -48,82 +144,89 @@ void BM_ResolveCheckpoint(benchmark::State& state, int64_t traces, int64_t spans
     so.memory_budget_mib = static_cast<uint64_t>(budget_mib);
     so.stores = {"traces", "spans", "idle"};
     so.expiring_stores = {"traces", "spans"};
+    so.point_stores = {"traces", "spans"};  // as the job declares them (topology/state_layout)
     std::unique_ptr<state::StateDb> db;
     if (!state::StateDb::Open(so, &db).ok()) {
       state.SkipWithError("cannot open state");
       return;
     }
     resolve::TraceRegistry reg(db->store("traces"), db->store("spans"), db->store("idle"), {});
+    IngestStage ingest(cfg, &prices);
+    NullDlq dlq;
     CountingEmitter em;
-    SpanRecord r;
-    r.project = "default";
-    r.service = "chat-api";
-    r.environment = "prod";
-    int64_t n = 0;
-    double close_flush_s = 0, commit_s = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t wave = 0; wave < traces; wave += kWave) {
-      const int64_t wave_end = std::min(traces, wave + kWave);
-      for (int64_t s = spans_per_trace - 1; s >= 0; --s) {  // root (s == 0) arrives last
-        for (int64_t t = wave; t < wave_end; ++t) {
-          for (int i = 0; i < 8; ++i) {
-            r.trace_id[i] = static_cast<uint8_t>(0x5a);
-            r.trace_id[8 + i] = static_cast<uint8_t>(static_cast<uint64_t>(t) >> (56 - 8 * i));
-          }
-          for (int i = 0; i < 8; ++i) r.span_id[i] = static_cast<uint8_t>(i == 7 ? s + 1 : 0);
-          r.has_parent = s != 0;
-          r.name = s == 0 ? std::string_view("agent") : std::string_view("chat");
-          r.model = s == 0 ? std::string_view() : std::string_view("gpt-4o-mini");
-          r.thread_id = s == 1 ? std::string_view(thread_ids[t & 3]) : std::string_view();
-          r.start_unix_nano = 1'700'000'000'000'000'000ULL + static_cast<uint64_t>(n) * 10'000;
-          r.end_unix_nano = r.start_unix_nano + 5'000'000;
-          r.input_tokens = 100;
-          r.output_tokens = 20;
+    std::vector<std::string> messages;
+    std::vector<const SpanRecord*> decoded;
+    int64_t n = 0, generated = 0;
+    double decode_s = 0, decode_cpu = 0, resolve_s = 0, resolve_cpu = 0, close_flush_s = 0,
+           commit_s = 0;
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    Status st;
+    auto checkpoint = [&](int64_t now_ms) {
+      const auto c0 = Clock::now();
+      st = reg.CloseIdle(now_ms, &em);
+      if (st.ok()) st = reg.Flush();
+      const auto c1 = Clock::now();
+      if (st.ok()) st = db->Commit();
+      close_flush_s += std::chrono::duration<double>(c1 - c0).count();
+      commit_s += std::chrono::duration<double>(Clock::now() - c1).count();
+    };
+    for (int64_t wave = 0; wave < traces && st.ok(); wave += kWave) {
+      WaveMessages(wave, std::min(traces, wave + kWave), spans_per_trace, &generated, &messages);
+      for (const std::string& m : messages) {
+        decoded.clear();
+        const auto d0 = Clock::now();
+        const double dc0 = ThreadCpuSeconds();
+        ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& r) { decoded.push_back(&r); });
+        const auto d1 = Clock::now();
+        const double dc1 = ThreadCpuSeconds();
+        for (const SpanRecord* r : decoded) {
           ResolveOutcome out;
           const int64_t now_ms = 1'700'000'000'000 + n / kSpansPerMs;
-          if (!reg.Apply(r, now_ms, &out).ok()) {
-            state.SkipWithError("apply failed");
-            return;
-          }
-          if (++n % kCheckpointSpans == 0) {
-            const auto c0 = std::chrono::steady_clock::now();
-            if (!reg.CloseIdle(now_ms, &em).ok() || !reg.Flush().ok()) {
-              state.SkipWithError("close/flush failed");
-              return;
-            }
-            const auto c1 = std::chrono::steady_clock::now();
-            if (!db->Commit().ok()) {
-              state.SkipWithError("commit failed");
-              return;
-            }
-            close_flush_s += std::chrono::duration<double>(c1 - c0).count();
-            if (n % 2'000'000 == 0) {  // progress for long runs
-              const double el =
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-              fprintf(stderr, "%lld spans  %.0f s  %.0f spans/s  open=%zu\n",
-                      static_cast<long long>(n), el, static_cast<double>(n) / el,
-                      reg.open_traces());
-            }
-            commit_s +=
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - c1).count();
+          if (!(st = reg.Apply(*r, now_ms, &out)).ok()) break;
+          if (++n % kCheckpointSpans == 0) checkpoint(now_ms);
+          if (!st.ok()) break;
+          if (n % 2'000'000 == 0) {  // progress for long runs
+            fprintf(
+                stderr, "%lld spans  %.0f s  decode %.0f spans/s  resolve %.0f spans/s  open=%zu\n",
+                static_cast<long long>(n), std::chrono::duration<double>(Clock::now() - t0).count(),
+                static_cast<double>(n) / decode_s, static_cast<double>(n) / resolve_s,
+                reg.open_traces());
           }
         }
+        decode_s += std::chrono::duration<double>(d1 - d0).count();
+        decode_cpu += dc1 - dc0;
+        resolve_s += std::chrono::duration<double>(Clock::now() - d1).count();
+        resolve_cpu += ThreadCpuSeconds() - dc1;
+        if (!st.ok()) break;
       }
     }
     // End of input: close the open backlog over several checkpoints (bounded pending batch).
-    for (bool complete = false; !complete;) {
-      if (!reg.CloseAll(&em, 100000, &complete).ok() || !reg.Flush().ok() || !db->Commit().ok()) {
-        state.SkipWithError("final checkpoint failed");
-        return;
-      }
+    const auto f0 = Clock::now();
+    const double fc0 = ThreadCpuSeconds();
+    for (bool complete = false; st.ok() && !complete;) {
+      st = reg.CloseAll(&em, 100000, &complete);
+      if (st.ok()) st = reg.Flush();
+      if (st.ok()) st = db->Commit();
     }
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    resolve_s += std::chrono::duration<double>(Clock::now() - f0).count();
+    resolve_cpu += ThreadCpuSeconds() - fc0;
+    if (!st.ok() || dlq.count != 0 || n != traces * spans_per_trace) {
+      state.SkipWithError(("run failed: " + st.ToString()).c_str());
+      return;
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     state.SetIterationTime(secs);
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
+    const auto per_s = [&](double s) { return static_cast<double>(n) / s; };
     state.counters["spans"] = static_cast<double>(n);
-    state.counters["spans_per_s"] = static_cast<double>(n) / secs;
+    state.counters["decode_spans_per_s"] = per_s(decode_s);
+    state.counters["resolve_spans_per_s"] = per_s(resolve_s);
+    state.counters["ratio"] = decode_s / resolve_s;
+    state.counters["decode_cpu_spans_per_s"] = per_s(decode_cpu);
+    state.counters["resolve_cpu_spans_per_s"] = per_s(resolve_cpu);
+    state.counters["ratio_cpu"] = decode_cpu / resolve_cpu;
     state.counters["traces_emitted"] = static_cast<double>(em.records);
     state.counters["close_flush_s"] = close_flush_s;
     state.counters["commit_s"] = commit_s;

@@ -61,6 +61,22 @@ bool ParseIdleBucketKey(std::string_view key, int64_t* bucket_ms) {
   return true;
 }
 
+void AppendIdleSnapshotPrefix(std::string* out, int64_t bucket_ms) {
+  PutOrderedInt64(out, bucket_ms);
+  out->push_back('\xff');
+}
+
+void AppendIdleSnapshotKey(std::string* out, int64_t bucket_ms, uint64_t seq) {
+  AppendIdleSnapshotPrefix(out, bucket_ms);
+  PutFixed64BE(out, seq);
+}
+
+bool ParseIdleSnapshotKey(std::string_view key, int64_t* bucket_ms) {
+  if (key.size() != 17 || static_cast<uint8_t>(key[8]) != 0xff) return false;
+  *bucket_ms = DecodeOrderedInt64(key.data());
+  return true;
+}
+
 void AppendIdleKey(std::string* out, int64_t last_update_ms, std::string_view trace_key) {
   PutOrderedInt64(out, last_update_ms);
   out->append(trace_key);
@@ -141,6 +157,16 @@ bool DecodeTraceState(std::string_view in, TraceState* st) {
   st->span_ids.resize(n);
   if (n) std::memcpy(st->span_ids.data(), in.data(), 8 * n);
   return true;
+}
+
+bool PeekTraceState(std::string_view in, bool* open, int64_t* last_update_ms,
+                    int64_t* idle_key_ms) {
+  if (in.size() < 2) return false;
+  const uint8_t format = static_cast<uint8_t>(in[0]);
+  if (format != kFormatV1 && format != kFormatV2) return false;
+  *open = static_cast<uint8_t>(in[1]) & kFlagOpen;
+  in.remove_prefix(2);
+  return GetSigned(&in, last_update_ms) && GetSigned(&in, idle_key_ms);
 }
 
 void AppendTraceJson(const TraceAggregate& a, std::string* out) {

@@ -40,6 +40,14 @@ void AppendSpanKey(std::string* out, std::string_view project, const uint8_t tra
 constexpr int64_t kIdleBucketMs = 1000;
 int64_t IdleBucket(int64_t ms);  // floor to kIdleBucketMs (also before 1970)
 void AppendIdleBucketKey(std::string* out, int64_t bucket_ms);
+// idle store, close snapshots: ordered_be64(bucket_ms) 0xFF be64(seq), 17 bytes, sorted right
+// after the bucket's own key. The value lists, in the order they were taken, the states of traces
+// of that bucket as they left the registry's cache (varint length + trace key, varint length +
+// EncodeTraceState payload; an empty payload says "read the store": the trace was loaded again
+// since). The last record of a trace is its current state, so a close needs no point read.
+void AppendIdleSnapshotPrefix(std::string* out, int64_t bucket_ms);
+void AppendIdleSnapshotKey(std::string* out, int64_t bucket_ms, uint64_t seq);
+bool ParseIdleSnapshotKey(std::string_view key, int64_t* bucket_ms);
 // idle store, format 1 (still read): ordered_be64(last_update_ms) then the trace key.
 void AppendIdleKey(std::string* out, int64_t last_update_ms, std::string_view trace_key);
 
@@ -53,6 +61,8 @@ bool ParseIdleBucketKey(std::string_view key, int64_t* bucket_ms);
 // Value payload (inside state::WrapExpiring). First byte is a format version.
 void EncodeTraceState(const TraceState& st, std::string* out);
 bool DecodeTraceState(std::string_view in, TraceState* st);
+// The fields a close scan decides on, without decoding the rest.
+bool PeekTraceState(std::string_view in, bool* open, int64_t* last_update_ms, int64_t* idle_key_ms);
 
 // spanpipe.traces record (CONTRACT §4), appended to out.
 void AppendTraceJson(const TraceAggregate& agg, std::string* out);

@@ -12,9 +12,9 @@
 namespace spanpipe::resolve {
 namespace {
 
-constexpr size_t kMaxModelsPerTrace = 256;      // matches the codec's bound
-constexpr size_t kSpareEntries = 4096;          // recycled entries kept (about 2 MiB)
-constexpr std::string_view kOpenCountKey = "";  // idle store meta key; real keys are >= 25 bytes
+constexpr size_t kMaxModelsPerTrace = 256;  // matches the codec's bound
+constexpr size_t kSpareEntries = 4096;      // recycled entries kept (about 2 MiB)
+constexpr std::string_view kMetaKey = "";   // idle store meta key; real keys are >= 8 bytes
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -29,6 +29,7 @@ struct TraceRegistry::Entry {
   TraceState st;
   bool dirty = false;
   bool idle_persisted = false;  // the store holds idle key (st.idle_key_ms, key)
+  bool from_store = false;      // loaded with a state (an earlier incarnation may be in snapshots)
   bool queued = false;          // in dirty_ (so Flush visits changed entries only)
   std::list<Entry*>::iterator lru_it;
   std::list<Entry*>::iterator dirty_it;
@@ -43,10 +44,11 @@ TraceRegistry::TraceRegistry(state::KvStore* traces, state::KvStore* spans, stat
   // The open-trace count survives restarts in a meta key (only a gauge: failure leaves 0).
   std::string v;
   bool found = false;
-  if (idle_->Get(kOpenCountKey, &v, &found).ok() && found) {
+  if (idle_->Get(kMetaKey, &v, &found).ok() && found) {
     std::string_view in = v;
     uint64_t n = 0;
     if (GetVarint64(&in, &n)) open_count_ = static_cast<int64_t>(n);
+    if (!in.empty() && GetVarint64(&in, &n)) snapshot_seq_ = n;  // absent before snapshots
   }
 }
 
@@ -57,16 +59,27 @@ int64_t TraceRegistry::ExpiryMs() const {
   return now > INT64_MAX - options_.retention_ms ? INT64_MAX : now + options_.retention_ms;
 }
 
-// Loads key into the cache (most recently used), from the store or fresh.
-Status TraceRegistry::Load(std::string_view key, Entry** entry, bool* existed) {
-  auto it = cache_.find(key);
-  if (it != cache_.end()) {
-    Entry* e = it->second.get();
-    lru_.splice(lru_.begin(), lru_, e->lru_it);
+// Loads key into the cache (most recently used): from a snapshot, from the store or fresh.
+Status TraceRegistry::Load(std::string_view key, std::string_view snapshot, bool reload,
+                           Entry** entry, bool* existed) {
+  if (Entry* e = Cached(key)) {
     *entry = e;
     *existed = true;
     return Status::OK();
   }
+  return LoadAbsent(key, snapshot, reload, entry, existed);
+}
+
+TraceRegistry::Entry* TraceRegistry::Cached(std::string_view key) {
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return nullptr;
+  Entry* e = it->second.get();
+  lru_.splice(lru_.begin(), lru_, e->lru_it);
+  return e;
+}
+
+Status TraceRegistry::LoadAbsent(std::string_view key, std::string_view snapshot, bool reload,
+                                 Entry** entry, bool* existed) {
   std::unique_ptr<Entry> e;
   if (spare_.empty()) {
     e = std::make_unique<Entry>();
@@ -75,20 +88,26 @@ Status TraceRegistry::Load(std::string_view key, Entry** entry, bool* existed) {
     spare_.pop_back();
   }
   e->key.assign(key);
-  bool found = false;
-  SPANPIPE_RETURN_IF_ERROR(traces_->Get(e->key, &value_buf_, &found));
-  int64_t expires = 0;
-  std::string_view payload;
-  if (found) {
-    if (!state::UnwrapExpiring(value_buf_, &expires, &payload)) {
-      return Status::Corruption("trace state too short");
+  bool found = !snapshot.empty();
+  std::string_view payload = snapshot;
+  if (!found) {
+    SPANPIPE_RETURN_IF_ERROR(traces_->Get(e->key, &value_buf_, &found));
+    int64_t expires = 0;
+    if (found) {
+      if (!state::UnwrapExpiring(value_buf_, &expires, &payload)) {
+        return Status::Corruption("trace state too short");
+      }
+      // Expired but not yet compacted away: treat as absent, as compaction would.
+      found = expires >= options_.wall_clock_ms();
     }
-    // Expired but not yet compacted away: treat as absent, as compaction would.
-    found = expires >= options_.wall_clock_ms();
   }
   if (found) {
     if (!DecodeTraceState(payload, &e->st)) return Status::Corruption("undecodable trace state");
     e->idle_persisted = e->st.open;
+    e->from_store = true;
+    // A span is about to change a trace that left the cache while open: any snapshot taken of
+    // it so far goes stale, in the same commit as the change.
+    if (reload && e->st.open) AppendSnapshot(e->st.idle_key_ms, e->key, {});
   }
   std::string_view project;
   const uint8_t* trace_id = nullptr;
@@ -115,6 +134,9 @@ Status TraceRegistry::WriteBack(Entry* e) {
   if (e->st.open && !e->idle_persisted) {
     e->st.idle_key_ms = IdleBucket(e->st.last_update_ms);
     PutLengthPrefixed(&idle_new_[e->st.idle_key_ms], e->key);
+    // A re-opened trace may re-enter a bucket that still holds a snapshot of an earlier
+    // incarnation (only if the clock went back): that snapshot must not win.
+    if (e->from_store) AppendSnapshot(e->st.idle_key_ms, e->key, {});
     e->idle_persisted = true;
     idle_scan_from_ = std::min(idle_scan_from_, e->st.idle_key_ms);
   } else if (!e->st.open) {
@@ -122,9 +144,20 @@ Status TraceRegistry::WriteBack(Entry* e) {
   }
   value_buf_.clear();
   EncodeTraceState(e->st, &value_buf_);
-  traces_->Put(e->key, state::WrapExpiring(ExpiryMs(), value_buf_));
+  wrap_buf_.clear();
+  PutOrderedInt64(&wrap_buf_, ExpiryMs());  // state::WrapExpiring's layout, in a reused buffer
+  wrap_buf_.append(value_buf_);
+  traces_->Put(e->key, wrap_buf_);
   e->dirty = false;
   return Status::OK();
+}
+
+void TraceRegistry::AppendSnapshot(int64_t bucket_ms, std::string_view key,
+                                   std::string_view payload) {
+  std::string& out = snapshot_new_[bucket_ms];
+  idle_scan_from_ = std::min(idle_scan_from_, bucket_ms);  // a scan finds (and drops) strays
+  PutLengthPrefixed(&out, key);
+  PutLengthPrefixed(&out, payload);
 }
 
 Status TraceRegistry::FlushIdle() {
@@ -139,6 +172,14 @@ Status TraceRegistry::FlushIdle() {
     idle_->Put(key, value);
   }
   idle_new_.clear();
+  for (auto& [bucket, records] : snapshot_new_) {
+    key.clear();
+    AppendIdleSnapshotKey(&key, bucket, snapshot_seq_++);
+    idle_->Put(key, records);
+    meta_dirty_ = true;
+  }
+  snapshot_new_.clear();
+  WriteMeta();
   return Status::OK();
 }
 
@@ -187,13 +228,22 @@ void TraceRegistry::ResetEntry(Entry* e) {
   st.open = st.has_root = st.spans_in_store = false;
   st.last_update_ms = st.idle_key_ms = 0;
   st.span_ids.clear();
-  e->dirty = e->idle_persisted = e->queued = false;
+  e->dirty = e->idle_persisted = e->queued = e->from_store = false;
 }
 
 Status TraceRegistry::EvictIfFull() {
   while (cache_.size() > options_.cache_traces) {
     Entry* victim = lru_.back();
+    const bool encoded = victim->dirty;  // WriteBack leaves the payload in value_buf_
     SPANPIPE_RETURN_IF_ERROR(WriteBack(victim));
+    if (victim->st.open && victim->idle_persisted) {
+      // Its close will read this instead of the store (docs/trace-resolution.md).
+      if (!encoded) {
+        value_buf_.clear();
+        EncodeTraceState(victim->st, &value_buf_);
+      }
+      AppendSnapshot(victim->st.idle_key_ms, victim->key, value_buf_);
+    }
     Forget(victim);
   }
   return Status::OK();
@@ -205,7 +255,7 @@ Status TraceRegistry::Apply(const SpanRecord& span, int64_t now_ms, ResolveOutco
   AppendTraceKey(&key, span.project, span.trace_id);
   Entry* e = nullptr;
   bool existed = false;
-  SPANPIPE_RETURN_IF_ERROR(Load(key, &e, &existed));
+  SPANPIPE_RETURN_IF_ERROR(Load(key, {}, /*reload=*/true, &e, &existed));
   SPANPIPE_RETURN_IF_ERROR(EvictIfFull());  // e is the most recent entry: never the victim
   TraceAggregate& a = e->st.agg;
 
@@ -274,7 +324,7 @@ Status TraceRegistry::Apply(const SpanRecord& span, int64_t now_ms, ResolveOutco
     if (!e->st.open) {
       e->st.open = true;
       ++open_count_;
-      open_count_dirty_ = true;
+      meta_dirty_ = true;
     }
     e->st.last_update_ms = std::max(e->st.last_update_ms, now_ms);
     MarkDirty(e);
@@ -285,12 +335,13 @@ Status TraceRegistry::Apply(const SpanRecord& span, int64_t now_ms, ResolveOutco
   return Status::OK();
 }
 
-void TraceRegistry::WriteOpenCount() {
-  if (!open_count_dirty_) return;
+void TraceRegistry::WriteMeta() {
+  if (!meta_dirty_) return;
   std::string v;
   PutVarint64(&v, static_cast<uint64_t>(std::max<int64_t>(open_count_, 0)));
-  idle_->Put(kOpenCountKey, v);
-  open_count_dirty_ = false;
+  PutVarint64(&v, snapshot_seq_);
+  idle_->Put(kMetaKey, v);
+  meta_dirty_ = false;
 }
 
 Status TraceRegistry::Flush() {
@@ -300,7 +351,6 @@ Status TraceRegistry::Flush() {
     (*it)->queued = false;
   }
   spare_nodes_.splice(spare_nodes_.begin(), dirty_);  // nodes kept for reuse
-  WriteOpenCount();
   return FlushIdle();
 }
 
@@ -314,10 +364,35 @@ Status TraceRegistry::CloseAll(Emitter* out, size_t max_traces, bool* complete) 
   return CloseUpTo(INT64_MAX, out, max_traces, complete);
 }
 
+Status TraceRegistry::ReadSnapshots(int64_t bucket_ms) {
+  snapshot_keys_.clear();
+  snapshot_values_.clear();
+  snapshots_.clear();
+  std::string prefix;
+  AppendIdleSnapshotPrefix(&prefix, bucket_ms);
+  {
+    auto it = idle_->Scan(prefix);
+    for (; it->Valid(); it->Next()) {  // in sequence order: later records win
+      snapshot_keys_.emplace_back(it->key());
+      snapshot_values_.append(it->value());
+    }
+    SPANPIPE_RETURN_IF_ERROR(it->status());
+  }
+  std::string_view in = snapshot_values_, key, payload;
+  while (!in.empty()) {
+    if (!GetLengthPrefixed(&in, &key) || !GetLengthPrefixed(&in, &payload)) {
+      return Status::Corruption("undecodable idle snapshot");
+    }
+    snapshots_[key] = payload;
+  }
+  return Status::OK();
+}
+
 // Closes traces with last update < cutoff_ms, bucket by bucket in time order (within a bucket, in
 // the order the traces entered it). Flush first makes the index name every open trace. A bucket
 // is read whole, then rewritten with the entries not yet due (the bucket that holds the cutoff)
-// or deleted.
+// or deleted with its snapshots. A trace outside the cache is decided on its last snapshot in the
+// bucket when there is one, and read from the store only when there is none.
 Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_traces,
                                 bool* complete) {
   SPANPIPE_RETURN_IF_ERROR(Flush());
@@ -328,6 +403,7 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
   PutOrderedInt64(&start, idle_scan_from_);
   std::vector<std::string_view> entries;
   std::unordered_set<std::string_view> kept;
+  int64_t kept_bucket = INT64_MIN;  // the format-2 bucket last rewritten with a remainder
   while (finished) {
     bucket_key.clear();
     {
@@ -340,6 +416,14 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
       bucket_value.assign(it->value());
     }
     int64_t ms = 0;
+    if (ParseIdleSnapshotKey(bucket_key, &ms)) {
+      // Snapshots after their bucket's key was read (kept with its remainder) or without one
+      // (taken after the bucket closed): the latter are of no use any more.
+      if (ms >= cutoff_ms) break;
+      if (ms != kept_bucket) idle_->Delete(bucket_key);
+      start = bucket_key + '\0';
+      continue;
+    }
     std::string_view legacy_trace;  // a format-1 key names one trace itself
     const bool legacy = ParseIdleKey(bucket_key, &ms, &legacy_trace);
     if (!legacy && !ParseIdleBucketKey(bucket_key, &ms)) {
@@ -348,6 +432,8 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
     if (ms >= cutoff_ms) break;
     start = bucket_key + '\0';
     entries.clear();
+    snapshots_.clear();
+    snapshot_keys_.clear();
     if (legacy) {
       entries.push_back(legacy_trace);
     } else {
@@ -356,6 +442,7 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
         if (!GetLengthPrefixed(&in, &k)) return Status::Corruption("undecodable idle bucket");
         entries.push_back(k);
       }
+      SPANPIPE_RETURN_IF_ERROR(ReadSnapshots(ms));
     }
     remainder.clear();
     kept.clear();
@@ -367,9 +454,29 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
         break;
       }
       --budget;
-      Entry* e = nullptr;
-      bool existed = false;
-      SPANPIPE_RETURN_IF_ERROR(Load(trace_key, &e, &existed));
+      std::string_view snapshot;
+      Entry* e = Cached(trace_key);
+      bool existed = e != nullptr;
+      if (e == nullptr && !snapshots_.empty()) {
+        auto s = snapshots_.find(trace_key);
+        if (s != snapshots_.end() && !s->second.empty()) {
+          bool open = false;
+          int64_t last_update = 0, idle_key = 0;
+          if (!PeekTraceState(s->second, &open, &last_update, &idle_key)) {
+            return Status::Corruption("undecodable trace snapshot");
+          }
+          if (!open || idle_key != ms) continue;  // stale entry: dropped
+          if (last_update >= cutoff_ms && IdleBucket(last_update) == ms) {
+            if (kept.insert(trace_key).second) PutLengthPrefixed(&remainder, trace_key);
+            continue;  // not due yet: stays, and stays out of the cache
+          }
+          snapshot = s->second;
+          s->second = {};  // loaded now: the cache or the store is newer from here on
+        }
+      }
+      if (e == nullptr) {
+        SPANPIPE_RETURN_IF_ERROR(LoadAbsent(trace_key, snapshot, /*reload=*/false, &e, &existed));
+      }
       if (!existed || !e->st.open || !e->idle_persisted || e->st.idle_key_ms != ms) {
         // Stale entry (trace closed, moved or expired): dropped, nothing emitted.
       } else if (e->st.last_update_ms >= cutoff_ms) {
@@ -390,7 +497,7 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
         out->Emit(streams::kTraces, e->st.agg.trace_id_hex, json);
         e->st.open = false;
         --open_count_;
-        open_count_dirty_ = true;
+        meta_dirty_ = true;
         e->dirty = true;
         SPANPIPE_RETURN_IF_ERROR(WriteBack(e));
       }
@@ -398,15 +505,16 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
     }
     if (remainder.empty()) {
       idle_->Delete(bucket_key);
+      for (const std::string& k : snapshot_keys_) idle_->Delete(k);
     } else {
       if (legacy) return Status::Internal("idle index: legacy key kept");
-      idle_->Put(bucket_key, remainder);
+      idle_->Put(bucket_key, remainder);  // its snapshots stay: their last records still hold
       rescan_from = std::min(rescan_from, ms);
+      kept_bucket = ms;
     }
   }
   if (finished) idle_scan_from_ = std::max(idle_scan_from_, std::min(cutoff_ms, rescan_from));
   if (complete != nullptr) *complete = finished;
-  WriteOpenCount();
   return FlushIdle();
 }
 

@@ -59,7 +59,18 @@ class TraceRegistry {
 
  private:
   struct Entry;
-  Status Load(std::string_view key, Entry** entry, bool* existed);
+  // Loads key into the cache. snapshot: the trace's current state from a close snapshot (no
+  // store read); empty = read the store. reload: called for a span (see AppendSnapshot).
+  Status Load(std::string_view key, std::string_view snapshot, bool reload, Entry** entry,
+              bool* existed);
+  Entry* Cached(std::string_view key);  // nullptr if not cached; else now most recently used
+  Status LoadAbsent(std::string_view key, std::string_view snapshot, bool reload, Entry** entry,
+                    bool* existed);
+  // Records key's state (payload; empty = "stale, read the store") in its idle bucket's
+  // snapshots (docs/trace-resolution.md, "Close snapshots").
+  void AppendSnapshot(int64_t bucket_ms, std::string_view key, std::string_view payload);
+  // Reads the close snapshots of bucket_ms: trace key -> its last record, into snaps_.
+  Status ReadSnapshots(int64_t bucket_ms);
   Status WriteBack(Entry* e);
   Status EvictIfFull();
   void MarkDirty(Entry* e);
@@ -68,7 +79,8 @@ class TraceRegistry {
   static void ResetEntry(Entry* e);
   Status CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_traces, bool* complete);
   int64_t ExpiryMs() const;
-  void WriteOpenCount();
+  // The meta key: open-trace count and the next snapshot sequence number.
+  void WriteMeta();
   // Writes the idle-index entries gathered since the last call, one key per bucket.
   Status FlushIdle();
 
@@ -89,13 +101,20 @@ class TraceRegistry {
   std::vector<std::unique_ptr<Entry>> spare_;
   std::list<Entry*> spare_nodes_;
   int64_t open_count_ = 0;
-  bool open_count_dirty_ = false;
+  uint64_t snapshot_seq_ = 0;  // orders snapshot keys of one bucket, across restarts too
+  bool meta_dirty_ = false;
   // Idle keys below this were all closed by an earlier scan: the next scan seeks past their
   // tombstones instead of walking them.
   int64_t idle_scan_from_ = INT64_MIN;
   // Idle-index entries not yet in the store: bucket -> length-prefixed trace keys.
   std::map<int64_t, std::string> idle_new_;
-  std::string key_buf_, value_buf_, apply_key_, span_key_;
+  // Snapshot records not yet in the store: bucket -> records.
+  std::map<int64_t, std::string> snapshot_new_;
+  // The bucket being closed: its snapshot keys, their values, and trace key -> last record.
+  std::vector<std::string> snapshot_keys_;
+  std::string snapshot_values_;
+  std::unordered_map<std::string_view, std::string_view, KeyHash> snapshots_;
+  std::string key_buf_, value_buf_, wrap_buf_, apply_key_, span_key_;
 };
 
 }  // namespace spanpipe::resolve

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <map>
+#include <random>
 #include <set>
+#include <tuple>
 
 #include "common/coding.h"
 #include "common/hex.h"
@@ -625,6 +628,158 @@ TEST_F(TraceRegistryTest, SmallCacheHandlesManyInterleavedTraces) {
     EXPECT_EQ(j["span_count"], kSpans);
     EXPECT_EQ(j["input_tokens"], kSpans * t);
     EXPECT_EQ(j["name"], "n" + std::to_string(t));
+  }
+}
+
+// Close snapshots (docs/trace-resolution.md): a trace that left the cache while open is closed
+// from the state it had when it left, recorded in its idle bucket, not from a point read. The
+// store's copy is overwritten with garbage here, so a close that read it would fail.
+TEST_F(TraceRegistryTest, EvictedTraceClosesFromItsSnapshotNotTheStore) {
+  ResolveOptions o;
+  o.cache_traces = 1;
+  NewRegistry(o);
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001", .name = "root", .input_tokens = 7},
+        1000);
+  Apply({.trace_hex = testutil::TraceHex(2), .span_hex = "0000000000000001"}, 1001);  // evicts
+  ASSERT_EQ(reg_->cached_traces(), 1u);
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  uint8_t id[16];
+  ASSERT_TRUE(HexDecodeTo(kT1, id, 16));
+  std::string key;
+  AppendTraceKey(&key, "default", id);
+  db_->store("traces")->Put(key, state::WrapExpiring(INT64_MAX, "garbage"));
+  ASSERT_TRUE(db_->Commit().ok());
+  NewRegistry(o);  // after a restart too
+  RecordingEmitter em;
+  ASSERT_TRUE(reg_->CloseIdle(1000 + 30001, &em).ok()) << "the store was read";
+  auto out = Parse(em);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["trace_id"], kT1);
+  EXPECT_EQ(out[0]["name"], "root");
+  EXPECT_EQ(out[0]["input_tokens"], 7);
+}
+
+// A snapshot goes stale when a span reloads its trace; the newer state wins, whether it is in the
+// cache, in a later snapshot or only in the store, and across a crash before the commit.
+TEST_F(TraceRegistryTest, ReloadedTraceIsNeverClosedFromAnOlderSnapshot) {
+  ResolveOptions o;
+  o.cache_traces = 1;
+  NewRegistry(o);
+  const std::string other = testutil::TraceHex(9);
+  Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(1), .input_tokens = 1}, 1000);
+  Apply({.trace_hex = other, .span_hex = testutil::SpanHex(1)}, 1001);  // kT1 -> snapshot, 1 span
+  Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(2), .input_tokens = 1}, 1002);  // reload
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  NewRegistry(o);  // kT1's newest state is only in the store now
+  auto out = CloseIdle(40000);
+  ASSERT_EQ(out.size(), 2u);
+  for (const json& j : out) {
+    if (j["trace_id"] == kT1) {
+      EXPECT_EQ(j["span_count"], 2);
+    }
+  }
+
+  // Evicted, reloaded, evicted again: the last snapshot wins. Then a crash loses a third span.
+  Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(3)}, 50000);  // re-opens
+  Apply({.trace_hex = other, .span_hex = testutil::SpanHex(2)}, 50001);
+  Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(4)}, 50002);
+  Apply({.trace_hex = other, .span_hex = testutil::SpanHex(3)}, 50003);
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  Apply({.trace_hex = kT1, .span_hex = testutil::SpanHex(5)}, 50004);
+  Apply({.trace_hex = other, .span_hex = testutil::SpanHex(4)}, 50005);
+  ASSERT_TRUE(reg_->Flush().ok());
+  db_->Rollback();
+  NewRegistry(o);
+  out = CloseIdle(90000);
+  ASSERT_EQ(out.size(), 2u);
+  for (const json& j : out) EXPECT_EQ(j["span_count"], j["trace_id"] == kT1 ? 4 : 3) << j.dump();
+  EXPECT_EQ(reg_->open_traces(), 0u);
+}
+
+// The bucket that holds the cutoff keeps its traces that are not due; those that left the cache
+// are judged on their snapshots and not loaded back into it.
+TEST_F(TraceRegistryTest, NotDueTracesOutsideTheCacheStayOutOfIt) {
+  ResolveOptions o;
+  o.cache_traces = 4;
+  NewRegistry(o);
+  for (int t = 0; t < 100; ++t)
+    Apply({.trace_hex = testutil::TraceHex(t), .span_hex = "0000000000000001"}, 5000 + t);
+  ASSERT_EQ(reg_->cached_traces(), 4u);
+  auto first = CloseIdle(35050);
+  ASSERT_EQ(first.size(), 50u);
+  EXPECT_LE(reg_->cached_traces(), 4u);
+  for (int t = 0; t < 50; ++t) EXPECT_EQ(first[t]["trace_id"], testutil::TraceHex(t));
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  auto rest = CloseIdle(35100);
+  ASSERT_EQ(rest.size(), 50u);
+  std::set<std::string> ids;
+  for (const json& j : rest) ids.insert(j["trace_id"]);
+  for (int t = 50; t < 100; ++t) EXPECT_EQ(ids.count(testutil::TraceHex(t)), 1u) << t;
+  // Bucket and snapshots are gone with the last trace of the bucket.
+  for (auto it = db_->store("idle")->Scan({}); it->Valid(); it->Next())
+    EXPECT_TRUE(it->key().empty()) << "left in the idle store: " << HexEncode(it->key());
+}
+
+// The same random traffic through a registry that can hold every trace and through ones that
+// hold 1 and 3 (constant eviction, so most closes go through snapshots), with restarts after
+// commits: every close call emits the same records.
+TEST_F(TraceRegistryTest, TinyCacheEmitsWhatAnUnboundedCacheEmits) {
+  for (size_t cache : {size_t{1}, size_t{3}}) {
+    testutil::StateDir big_dir{"resolve_big"}, small_dir{"resolve_small"};
+    auto big_db = big_dir.Open({"traces", "spans", "idle"}, {"traces", "spans"});
+    auto small_db = small_dir.Open({"traces", "spans", "idle"}, {"traces", "spans"});
+    ResolveOptions big_o, small_o;
+    big_o.idle_timeout_ms = small_o.idle_timeout_ms = 1500;
+    small_o.cache_traces = cache;
+    auto make = [](state::StateDb* db, const ResolveOptions& opts) {
+      return std::make_unique<TraceRegistry>(db->store("traces"), db->store("spans"),
+                                             db->store("idle"), opts);
+    };
+    auto big = make(big_db.get(), big_o);
+    auto small = make(small_db.get(), small_o);
+    std::mt19937_64 rng(42 + cache);
+    int64_t now = 100000;
+    size_t closes = 0;
+    for (int op = 0; op < 6000; ++op) {
+      now += static_cast<int64_t>(rng() % 12);
+      SpanRecord r = spans_.Make({.trace_hex = testutil::TraceHex(rng() % 300),
+                                  .span_hex = testutil::SpanHex(rng() % 8),
+                                  .parent_hex = rng() % 3 ? testutil::SpanHex(0) : "",
+                                  .model = "m" + std::to_string(rng() % 3),
+                                  .thread_id = rng() % 5 ? "" : "th",
+                                  .input_tokens = static_cast<int64_t>(rng() % 100)});
+      ResolveOutcome a, b;
+      ASSERT_TRUE(big->Apply(r, now, &a).ok());
+      ASSERT_TRUE(small->Apply(r, now, &b).ok());
+      ASSERT_EQ(a.duplicate, b.duplicate) << op;
+      ASSERT_EQ(a.trace->span_count, b.trace->span_count) << op;
+      if (op % 25 == 0) {
+        RecordingEmitter ea, eb;
+        ASSERT_TRUE(big->CloseIdle(now, &ea).ok());
+        ASSERT_TRUE(small->CloseIdle(now, &eb).ok());
+        auto by_key = [](std::vector<testutil::Record> v) {
+          std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) {
+            return std::tie(x.key, x.value) < std::tie(y.key, y.value);
+          });
+          return v;
+        };
+        ASSERT_EQ(by_key(ea.records), by_key(eb.records)) << "op " << op;
+        closes += ea.records.size();
+        ASSERT_TRUE(big->Flush().ok() && small->Flush().ok());
+        ASSERT_TRUE(big_db->Commit().ok() && small_db->Commit().ok());
+        if (op % 500 == 0) small = make(small_db.get(), small_o);  // restart
+      }
+    }
+    EXPECT_GT(closes, 100u);
+    RecordingEmitter ea, eb;
+    ASSERT_TRUE(big->CloseAll(&ea).ok());
+    ASSERT_TRUE(small->CloseAll(&eb).ok());
+    EXPECT_EQ(ea.records.size(), eb.records.size());
+    EXPECT_EQ(small->open_traces(), 0u);
   }
 }
 
