@@ -8,6 +8,7 @@
 
 #include "common/coding.h"
 #include "common/hex.h"
+#include "operators/hash64.h"
 
 namespace spanpipe::resolve {
 namespace {
@@ -29,8 +30,10 @@ struct TraceRegistry::Entry {
   TraceState st;
   bool dirty = false;
   bool idle_persisted = false;  // the store holds idle key (st.idle_key_ms, key)
-  bool from_store = false;      // loaded with a state (an earlier incarnation may be in snapshots)
-  bool queued = false;          // in dirty_ (so Flush visits changed entries only)
+  bool from_store = false;
+  uint64_t hash = 0;    // Hash64(key), the cache index's      // loaded with a state (an earlier
+                        // incarnation may be in snapshots)
+  bool queued = false;  // in dirty_ (so Flush visits changed entries only)
   std::list<Entry*>::iterator lru_it;
   std::list<Entry*>::iterator dirty_it;
 };
@@ -40,7 +43,7 @@ TraceRegistry::TraceRegistry(state::KvStore* traces, state::KvStore* spans, stat
     : traces_(traces), spans_(spans), idle_(idle), options_(std::move(options)) {
   if (!options_.wall_clock_ms) options_.wall_clock_ms = SystemNowMs;
   if (options_.cache_traces == 0) options_.cache_traces = 1;  // Apply's outcome points into it
-  cache_.reserve(options_.cache_traces + 1);                  // never rehashed while it fills
+  cache_ = decltype(cache_)(options_.cache_traces + 1);       // never rehashed while it fills
   // The open-trace count survives restarts in a meta key (only a gauge: failure leaves 0).
   std::string v;
   bool found = false;
@@ -52,7 +55,13 @@ TraceRegistry::TraceRegistry(state::KvStore* traces, state::KvStore* spans, stat
   }
 }
 
-TraceRegistry::~TraceRegistry() = default;
+TraceRegistry::~TraceRegistry() {
+  cache_.ForEach([](Entry* e) { delete e; });
+}
+
+std::string_view TraceRegistry::EntryKey(const Entry& e) {
+  return e.key;
+}
 
 int64_t TraceRegistry::ExpiryMs() const {
   int64_t now = options_.wall_clock_ms();
@@ -62,24 +71,23 @@ int64_t TraceRegistry::ExpiryMs() const {
 // Loads key into the cache (most recently used): from a snapshot, from the store or fresh.
 Status TraceRegistry::Load(std::string_view key, std::string_view snapshot, bool reload,
                            Entry** entry, bool* existed) {
-  if (Entry* e = Cached(key)) {
+  const uint64_t hash = Hash64(key);
+  if (Entry* e = Cached(key, hash)) {
     *entry = e;
     *existed = true;
     return Status::OK();
   }
-  return LoadAbsent(key, snapshot, reload, entry, existed);
+  return LoadAbsent(key, hash, snapshot, reload, entry, existed);
 }
 
-TraceRegistry::Entry* TraceRegistry::Cached(std::string_view key) {
-  auto it = cache_.find(key);
-  if (it == cache_.end()) return nullptr;
-  Entry* e = it->second.get();
-  lru_.splice(lru_.begin(), lru_, e->lru_it);
+TraceRegistry::Entry* TraceRegistry::Cached(std::string_view key, uint64_t hash) {
+  Entry* e = cache_.Find(key, hash);
+  if (e != nullptr) lru_.splice(lru_.begin(), lru_, e->lru_it);
   return e;
 }
 
-Status TraceRegistry::LoadAbsent(std::string_view key, std::string_view snapshot, bool reload,
-                                 Entry** entry, bool* existed) {
+Status TraceRegistry::LoadAbsent(std::string_view key, uint64_t hash, std::string_view snapshot,
+                                 bool reload, Entry** entry, bool* existed) {
   std::unique_ptr<Entry> e;
   if (spare_.empty()) {
     e = std::make_unique<Entry>();
@@ -120,8 +128,8 @@ Status TraceRegistry::LoadAbsent(std::string_view key, std::string_view snapshot
   e->lru_it = lru_.begin();
   *entry = e.get();
   *existed = found;
-  std::string_view cache_key = e->key;
-  cache_.emplace(cache_key, std::move(e));
+  e->hash = hash;
+  cache_.Insert(e.release(), hash);
   return Status::OK();
 }
 
@@ -196,9 +204,7 @@ void TraceRegistry::MarkDirty(Entry* e) {
 void TraceRegistry::Forget(Entry* e) {
   if (e->queued) spare_nodes_.splice(spare_nodes_.begin(), dirty_, e->dirty_it);
   spare_nodes_.splice(spare_nodes_.begin(), lru_, e->lru_it);
-  auto it = cache_.find(e->key);
-  std::unique_ptr<Entry> owned = std::move(it->second);
-  cache_.erase(it);  // the key view points into *owned, which is still alive
+  std::unique_ptr<Entry> owned(cache_.Erase(e->key, e->hash));
   if (spare_.size() < kSpareEntries) {
     ResetEntry(owned.get());
     spare_.push_back(std::move(owned));
@@ -455,7 +461,8 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
       }
       --budget;
       std::string_view snapshot;
-      Entry* e = Cached(trace_key);
+      const uint64_t hash = Hash64(trace_key);
+      Entry* e = Cached(trace_key, hash);
       bool existed = e != nullptr;
       if (e == nullptr && !snapshots_.empty()) {
         auto s = snapshots_.find(trace_key);
@@ -475,7 +482,8 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
         }
       }
       if (e == nullptr) {
-        SPANPIPE_RETURN_IF_ERROR(LoadAbsent(trace_key, snapshot, /*reload=*/false, &e, &existed));
+        SPANPIPE_RETURN_IF_ERROR(
+            LoadAbsent(trace_key, hash, snapshot, /*reload=*/false, &e, &existed));
       }
       if (!existed || !e->st.open || !e->idle_persisted || e->st.idle_key_ms != ms) {
         // Stale entry (trace closed, moved or expired): dropped, nothing emitted.

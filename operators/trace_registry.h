@@ -14,6 +14,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/flat_index.h"
 #include "common/status.h"
 #include "operators/emitter.h"
 #include "operators/resolve_outcome.h"
@@ -63,9 +64,10 @@ class TraceRegistry {
   // store read); empty = read the store. reload: called for a span (see AppendSnapshot).
   Status Load(std::string_view key, std::string_view snapshot, bool reload, Entry** entry,
               bool* existed);
-  Entry* Cached(std::string_view key);  // nullptr if not cached; else now most recently used
-  Status LoadAbsent(std::string_view key, std::string_view snapshot, bool reload, Entry** entry,
-                    bool* existed);
+  // nullptr if not cached; else now the most recently used. hash = Hash64(key).
+  Entry* Cached(std::string_view key, uint64_t hash);
+  Status LoadAbsent(std::string_view key, uint64_t hash, std::string_view snapshot, bool reload,
+                    Entry** entry, bool* existed);
   // Records key's state (payload; empty = "stale, read the store") in its idle bucket's
   // snapshots (docs/trace-resolution.md, "Close snapshots").
   void AppendSnapshot(int64_t bucket_ms, std::string_view key, std::string_view payload);
@@ -92,8 +94,10 @@ class TraceRegistry {
     using is_transparent = void;
     size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
   };
-  // Keys view the entry's own key (one allocation per cached trace, not two).
-  std::unordered_map<std::string_view, std::unique_ptr<Entry>, KeyHash> cache_;
+  static std::string_view EntryKey(const Entry& e);
+  // The cached entries (owned: deleted by Forget's recycling or the destructor), by the XXH64
+  // of their key, which each entry keeps.
+  FlatIndex<Entry, &TraceRegistry::EntryKey> cache_;
   std::list<Entry*> lru_;    // front = most recently used
   std::list<Entry*> dirty_;  // changed since the last Flush
   // Forgotten entries and list nodes kept for reuse: a trace's strings, span-id vector and list
