@@ -1,7 +1,9 @@
 // resolve + checkpoint throughput with more trace state than the block cache holds, beside the
 // decode of the same spans in the same run (the ratio).
 // Each run: a fresh StateDb (memory budget SPANPIPE_BENCH_BUDGET_MIB, default 64), TraceRegistry
-// with the default 100k-trace cache, Flush + CloseIdle + StateDb::Commit every 10k spans.
+// with the default 100k-trace cache, Flush + CloseIdle + StateDb::Commit every
+// SPANPIPE_BENCH_CHECKPOINT_SPANS spans (default 10k = 100 ms of the bench's clock; 100000 = the
+// job's 1 s commit interval at this rate).
 // Traffic: traces arrive in waves of 5000 concurrently-active traces, each sending its spans
 // interleaved with the others' (root last), 100 spans per event-time millisecond, 30 s idle close.
 // The spans are OTLP/JSON messages of 100 spans each (an LLM call's attributes, as a collector
@@ -12,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -130,8 +133,8 @@ void WaveMessages(int64_t wave, int64_t wave_end, int64_t spans_per_trace, int64
 }
 
 void BM_ResolveCheckpoint(benchmark::State& state, int64_t traces, int64_t spans_per_trace,
-                          int64_t budget_mib) {
-  constexpr int64_t kWave = 5000, kCheckpointSpans = 10000, kSpansPerMs = 100;
+                          int64_t budget_mib, int64_t checkpoint_spans) {
+  constexpr int64_t kWave = 5000, kSpansPerMs = 100;
   Config cfg;
   PriceTable prices;
   if (!LoadPrices(cfg, &prices).ok()) return state.SkipWithError("prices");
@@ -162,11 +165,14 @@ void BM_ResolveCheckpoint(benchmark::State& state, int64_t traces, int64_t spans
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
     Status st;
+    double close_flush_cpu = 0;
     auto checkpoint = [&](int64_t now_ms) {
       const auto c0 = Clock::now();
+      const double cc0 = ThreadCpuSeconds();
       st = reg.CloseIdle(now_ms, &em);
       if (st.ok()) st = reg.Flush();
       const auto c1 = Clock::now();
+      close_flush_cpu += ThreadCpuSeconds() - cc0;
       if (st.ok()) st = db->Commit();
       close_flush_s += std::chrono::duration<double>(c1 - c0).count();
       commit_s += std::chrono::duration<double>(Clock::now() - c1).count();
@@ -184,7 +190,7 @@ void BM_ResolveCheckpoint(benchmark::State& state, int64_t traces, int64_t spans
           ResolveOutcome out;
           const int64_t now_ms = 1'700'000'000'000 + n / kSpansPerMs;
           if (!(st = reg.Apply(*r, now_ms, &out)).ok()) break;
-          if (++n % kCheckpointSpans == 0) checkpoint(now_ms);
+          if (++n % checkpoint_spans == 0) checkpoint(now_ms);
           if (!st.ok()) break;
           if (n % 2'000'000 == 0) {  // progress for long runs
             fprintf(
@@ -229,7 +235,10 @@ void BM_ResolveCheckpoint(benchmark::State& state, int64_t traces, int64_t spans
     state.counters["ratio_cpu"] = decode_cpu / resolve_cpu;
     state.counters["traces_emitted"] = static_cast<double>(em.records);
     state.counters["close_flush_s"] = close_flush_s;
+    state.counters["close_flush_cpu_s"] = close_flush_cpu;
     state.counters["commit_s"] = commit_s;
+    state.counters["close_snapshot_reads"] = static_cast<double>(reg.close_snapshot_reads());
+    state.counters["close_store_reads"] = static_cast<double>(reg.close_store_reads());
     state.counters["peak_rss_mib"] = static_cast<double>(ru.ru_maxrss) / 1024.0;
     state.counters["state_mib"] = static_cast<double>(db->ApproximateSizeBytes()) / (1 << 20);
     db.reset();
@@ -243,11 +252,12 @@ int main(int argc, char** argv) {
   const int64_t traces = EnvInt("SPANPIPE_BENCH_TRACES", 200000);
   const int64_t spans = EnvInt("SPANPIPE_BENCH_SPANS", 3);
   const int64_t budget = EnvInt("SPANPIPE_BENCH_BUDGET_MIB", 64);
+  const int64_t checkpoint = std::max<int64_t>(1, EnvInt("SPANPIPE_BENCH_CHECKPOINT_SPANS", 10000));
   benchmark::RegisterBenchmark(
       ("ResolveCheckpoint/traces:" + std::to_string(traces) + "/spans:" + std::to_string(spans) +
-       "/budget_mib:" + std::to_string(budget))
+       "/budget_mib:" + std::to_string(budget) + "/checkpoint_spans:" + std::to_string(checkpoint))
           .c_str(),
-      [=](benchmark::State& st) { BM_ResolveCheckpoint(st, traces, spans, budget); })
+      [=](benchmark::State& st) { BM_ResolveCheckpoint(st, traces, spans, budget, checkpoint); })
       ->Iterations(1)
       ->UseManualTime()
       ->Unit(benchmark::kSecond);

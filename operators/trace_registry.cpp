@@ -482,6 +482,7 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
         }
       }
       if (e == nullptr) {
+        ++(snapshot.empty() ? close_store_reads_ : close_snapshot_reads_);
         SPANPIPE_RETURN_IF_ERROR(
             LoadAbsent(trace_key, hash, snapshot, /*reload=*/false, &e, &existed));
       }

@@ -57,6 +57,9 @@ class TraceRegistry {
   Status Flush();
   size_t open_traces() const { return static_cast<size_t>(open_count_); }
   size_t cached_traces() const { return cache_.size(); }
+  // Traces the close scans took from a close snapshot / had to read from the store.
+  uint64_t close_snapshot_reads() const { return close_snapshot_reads_; }
+  uint64_t close_store_reads() const { return close_store_reads_; }
 
  private:
   struct Entry;
@@ -104,6 +107,7 @@ class TraceRegistry {
   // nodes then cost no allocation when the next trace is loaded (bounded by kSpareEntries).
   std::vector<std::unique_ptr<Entry>> spare_;
   std::list<Entry*> spare_nodes_;
+  uint64_t close_snapshot_reads_ = 0, close_store_reads_ = 0;
   int64_t open_count_ = 0;
   uint64_t snapshot_seq_ = 0;  // orders snapshot keys of one bucket, across restarts too
   bool meta_dirty_ = false;

@@ -482,10 +482,10 @@ TEST_F(TraceRegistryTest, OpenTraceCountAndIdleIndexSurviveRestart) {
   EXPECT_EQ(reg_->open_traces(), 0u);
 }
 
-// The idle index is one key per second of traces (docs/trace-resolution.md, "Idle index"): 100
-// traces opening within one second cost one index key, and the bucket that holds the cutoff
+// The idle index is one key per 100 ms of traces (docs/trace-resolution.md, "Idle index"): 100
+// traces opening within 100 ms cost one index key, and the bucket that holds the cutoff
 // gives up exactly the traces that are due, keeping the rest, across a restart too.
-TEST_F(TraceRegistryTest, IdleIndexIsOneKeyPerSecondAndClosesWithinABucketExactly) {
+TEST_F(TraceRegistryTest, IdleIndexIsOneKeyPerBucketAndClosesWithinABucketExactly) {
   for (int t = 0; t < 100; ++t)
     Apply({.trace_hex = testutil::TraceHex(t), .span_hex = "0000000000000001"}, 5000 + t);
   ASSERT_TRUE(reg_->Flush().ok());
