@@ -15,6 +15,9 @@ namespace spanpipe {
 void AppendJsonString(std::string* out, std::string_view s);
 // Shortest round-trip form; non-finite values (never valid JSON) are written as null.
 void AppendJsonDouble(std::string* out, double d);
+// The same text at out (room for kMaxJsonDoubleChars needed); returns the end of what it wrote.
+inline constexpr size_t kMaxJsonDoubleChars = 32;  // fmt's longest: "-2.2250738585072014e-308"
+char* WriteJsonDouble(char* out, double d);
 
 class JsonWriter {
  public:
