@@ -135,33 +135,38 @@ bool DDSketch::DecodeFrom(std::string_view* in) {
   if (!GetDouble(in, &alpha) || !(alpha > 0 && alpha < 1)) return false;
   if (!GetVarint64(in, &zero) || !GetVarint64(in, &n)) return false;
   if (n > kMaxBuckets) return false;
-  *this = DDSketch(alpha);
-  zero_count_ = zero;
-  count_ = zero;
-  int64_t idx = 0;
-  std::vector<std::pair<int64_t, uint64_t>> buckets;
-  buckets.reserve(n);
+  // Two passes over the buckets (bounds, then counts) into counts_ as it is: a sketch decoded
+  // again and again (the merge's partials) keeps its buffer, and no list of pairs is built.
+  std::string_view body = *in;
+  int64_t idx = 0, first = 0;
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t raw, c;
     if (!GetVarint64(in, &raw) || !GetVarint64(in, &c)) return false;
     if (i == 0) {
-      idx = UnZigZag(raw);
+      idx = first = UnZigZag(raw);
     } else {
       if (raw == 0 || raw > kMaxBuckets) return false;
       idx += static_cast<int64_t>(raw);
     }
     if (idx < -1000000000LL || idx > 1000000000LL) return false;
-    buckets.emplace_back(idx, c);
   }
-  if (!buckets.empty()) {
-    if (buckets.back().first - buckets.front().first >= static_cast<int64_t>(kMaxBuckets))
-      return false;
-    offset_ = static_cast<int32_t>(buckets.front().first);
-    counts_.assign(buckets.back().first - buckets.front().first + 1, 0);
-    for (auto& [i, c] : buckets) {
-      counts_[i - offset_] = c;
-      count_ += c;
-    }
+  if (n > 0 && idx - first >= static_cast<int64_t>(kMaxBuckets)) return false;
+  if (alpha != alpha_) *this = DDSketch(alpha);
+  zero_count_ = zero;
+  count_ = zero;
+  offset_ = 0;
+  counts_.clear();
+  if (n == 0) return true;
+  offset_ = static_cast<int32_t>(first);
+  counts_.assign(static_cast<size_t>(idx - first + 1), 0);
+  idx = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t raw = 0, c = 0;
+    GetVarint64(&body, &raw);  // validated by the first pass
+    GetVarint64(&body, &c);
+    idx = i == 0 ? UnZigZag(raw) : idx + static_cast<int64_t>(raw);
+    counts_[static_cast<size_t>(idx - offset_)] = c;
+    count_ += c;
   }
   return true;
 }

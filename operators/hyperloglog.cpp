@@ -130,7 +130,10 @@ bool HyperLogLog::DecodeFrom(std::string_view* in) {
   const int p = static_cast<uint8_t>((*in)[1]);
   if (p < 4 || p > 18) return false;
   in->remove_prefix(2);
-  *this = HyperLogLog(p);
+  // Reset in place (not a new object): a sketch decoded again and again keeps its buffers.
+  p_ = p;
+  set_.clear();
+  registers_.clear();
   const size_t m = size_t{1} << p;
   const int max_rank = 64 - p + 1;
   switch (mode) {

@@ -77,11 +77,12 @@ void RollupMerge::UpdateSource(int32_t p, int64_t watermark_ms) {
 
 Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
   Load();
-  RollupPartial in;
-  SPANPIPE_RETURN_IF_ERROR(DecodePartial(partial, &in));
+  RollupPartial& in = scratch_;
+  SPANPIPE_RETURN_IF_ERROR(DecodePartial(partial, &in));  // whole: a bad partial is refused here
   UpdateSource(in.source_partition, in.watermark_ms);
   if (in.heartbeat) return Status::OK();
-  if (ContractKey(in.id) != key)
+  ContractKeyTo(in.id, &key_buf_);
+  if (key_buf_ != key)
     return Status::InvalidArgument("rollup partial: key does not match its window and dims");
 
   std::string pkey = PartialPrefix(key);
@@ -92,9 +93,9 @@ Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
   if (found) {
     int64_t exp;
     std::string_view payload;
-    RollupPartial old;
-    if (state::UnwrapExpiring(stored, &exp, &payload) &&
-        DecodePartial(payload, &old, /*header_only=*/true).ok() && old.version >= in.version) {
+    uint64_t version = 0;
+    if (state::UnwrapExpiring(stored, &exp, &payload) && DecodePartialVersion(payload, &version) &&
+        version >= in.version) {
       ++stale_ignored_;  // the same or an older total of this source: already counted
       return Status::OK();
     }
@@ -115,10 +116,10 @@ Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
   } else {
     *cursor = store_->Scan(prefix);
   }
+  RollupPartial& part = scratch_;
   for (auto& it = *cursor; it->Valid(); it->Next()) {
     int64_t exp;
     std::string_view payload;
-    RollupPartial part;
     if (!state::UnwrapExpiring(it->value(), &exp, &payload)) continue;
     SPANPIPE_RETURN_IF_ERROR(DecodePartial(payload, &part));
     if (!any) id = part.id;

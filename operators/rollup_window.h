@@ -38,6 +38,8 @@ struct WindowId {
 
 // `project|granularity|window_start_ms|service|provider|model|operation|environment`.
 std::string ContractKey(const WindowId& id);
+// The same key into *out (replacing its content; the string's capacity is reused).
+void ContractKeyTo(const WindowId& id, std::string* out);
 
 // Binary (sortable by granularity, then start) encoding of a WindowId; used inside state keys.
 void EncodeWindowId(const WindowId& id, std::string* out);

@@ -103,6 +103,12 @@ bool DecodeThreadPartial(std::string_view in, ThreadPartial* p) {
   return GetList(&in, &t.models) && GetList(&in, &t.user_ids) && in.empty();
 }
 
+bool DecodeThreadPartialVersion(std::string_view in, uint64_t* version) {
+  if (in.size() < 5 || static_cast<uint8_t>(in[0]) != kPartialV1) return false;
+  in.remove_prefix(5);
+  return GetVarint64(&in, version);
+}
+
 void AddThreadTrace(ThreadTotals* t, uint64_t start, std::string_view trace_id_hex, size_t cap) {
   auto& v = t->traces;
   auto it = std::find_if(v.begin(), v.end(),

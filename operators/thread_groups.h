@@ -38,7 +38,7 @@ class ThreadGroups {
   ThreadOptions options_;
   // Changed since the last EmitPartials, keyed by store key; ordered so output order is stable.
   std::map<std::string, ThreadPartial, std::less<>> dirty_;
-  std::string value_buf_;
+  std::string key_buf_, value_buf_;
 };
 
 }  // namespace spanpipe::threads

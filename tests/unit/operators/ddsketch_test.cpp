@@ -98,3 +98,45 @@ TEST(DDSketchTest, DecodeRejectsTruncatedInput) {
 
 }  // namespace
 }  // namespace spanpipe
+
+namespace spanpipe {
+namespace {
+
+// DecodeFrom reuses the sketch's buffer: decoding into a sketch that held anything (another
+// accuracy, more or fewer buckets) must give the same sketch as decoding into a fresh one.
+TEST(DDSketchTest, DecodingIntoAUsedSketchEqualsAFreshDecode) {
+  std::mt19937_64 rng(17);
+  DDSketch reused(0.02);
+  for (int round = 0; round < 300; ++round) {
+    DDSketch s(round % 3 == 0 ? 0.01 : 0.005);
+    const int n = static_cast<int>(rng() % 200);
+    for (int i = 0; i < n; ++i) {
+      const double scale = std::pow(10.0, static_cast<double>(rng() % 8) - 2);
+      s.Add(i % 17 == 0 ? 0.0 : scale * static_cast<double>(rng() % 1000) / 7.0, 1 + rng() % 3);
+    }
+    std::string bytes;
+    s.EncodeTo(&bytes);
+    std::string_view a(bytes), b(bytes);
+    DDSketch fresh;
+    ASSERT_TRUE(fresh.DecodeFrom(&a));
+    ASSERT_TRUE(reused.DecodeFrom(&b));
+    EXPECT_TRUE(a.empty() && b.empty());
+    std::string fresh_bytes, reused_bytes;
+    fresh.EncodeTo(&fresh_bytes);
+    reused.EncodeTo(&reused_bytes);
+    ASSERT_EQ(reused_bytes, bytes);
+    ASSERT_EQ(fresh_bytes, bytes);
+    EXPECT_EQ(reused.count(), s.count());
+    EXPECT_EQ(reused.relative_accuracy(), s.relative_accuracy());
+    for (double q : kQuantiles) ASSERT_EQ(reused.Quantile(q), s.Quantile(q));
+  }
+  // Rejected input still fails with a used sketch.
+  std::string bad;
+  DDSketch(0.01).EncodeTo(&bad);
+  bad.back() = 5;  // claims 5 buckets, has none
+  std::string_view in(bad);
+  EXPECT_FALSE(reused.DecodeFrom(&in));
+}
+
+}  // namespace
+}  // namespace spanpipe

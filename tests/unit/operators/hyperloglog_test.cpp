@@ -85,3 +85,33 @@ TEST(HyperLogLogTest, EncodeDecodeKeepsEveryMode) {
 
 }  // namespace
 }  // namespace spanpipe
+
+namespace spanpipe {
+namespace {
+
+// DecodeFrom resets the sketch in place (its buffers are reused): decoding exact, sparse and dense
+// forms in any order into one sketch must equal decoding each into a fresh one.
+TEST(HyperLogLogTest, DecodingIntoAUsedSketchEqualsAFreshDecode) {
+  HyperLogLog reused(14);
+  for (int round = 0; round < 60; ++round) {
+    const size_t items = round % 3 == 0 ? 10 : round % 3 == 1 ? 2000 : 40000;
+    HyperLogLog s(round % 4 == 0 ? 12 : 14);
+    for (size_t i = 0; i < items; ++i) s.Add("item-" + std::to_string(round * 100000 + i));
+    std::string bytes;
+    s.EncodeTo(&bytes);
+    std::string_view a(bytes), b(bytes);
+    HyperLogLog fresh;
+    ASSERT_TRUE(fresh.DecodeFrom(&a));
+    ASSERT_TRUE(reused.DecodeFrom(&b));
+    std::string again;
+    reused.EncodeTo(&again);
+    ASSERT_EQ(again, bytes);
+    EXPECT_EQ(reused.Estimate(), fresh.Estimate());
+    EXPECT_EQ(reused.Estimate(), s.Estimate());
+    EXPECT_EQ(reused.precision(), s.precision());
+    EXPECT_EQ(reused.exact(), s.exact());
+  }
+}
+
+}  // namespace
+}  // namespace spanpipe

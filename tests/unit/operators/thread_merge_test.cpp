@@ -136,5 +136,53 @@ TEST_F(ThreadMergeTest, GarbagePartialIsRejected) {
   EXPECT_TRUE(Emit().empty());
 }
 
+// (codec paths the merge uses)
+
+TEST(ThreadCodecTest, VersionAloneMatchesTheWholeDecode) {
+  for (uint64_t version : {uint64_t{0}, uint64_t{1}, uint64_t{300}, UINT64_MAX}) {
+    ThreadPartial p;
+    p.partition = 7;
+    p.version = version;
+    p.project = "p";
+    p.thread_id = "t";
+    p.totals.traces.push_back({5, "00000000000000000000000000000001"});
+    std::string bytes;
+    EncodeThreadPartial(p, &bytes);
+    uint64_t v = 1234;
+    ASSERT_TRUE(DecodeThreadPartialVersion(bytes, &v));
+    EXPECT_EQ(v, version);
+  }
+  uint64_t v;
+  EXPECT_FALSE(DecodeThreadPartialVersion("", &v));
+  EXPECT_FALSE(DecodeThreadPartialVersion(std::string("\x02\0\0\0\0\x01", 6), &v));
+  EXPECT_FALSE(DecodeThreadPartialVersion(std::string("\x01\0\0\0\0", 5), &v));  // no version
+}
+
+// The merge decodes every partial into one reused object: a long list followed by a shorter one
+// must not leave entries of the first behind.
+TEST(ThreadCodecTest, DecodingIntoAUsedPartialEqualsAFreshDecode) {
+  ThreadPartial reused;
+  for (int round = 0; round < 20; ++round) {
+    ThreadPartial p;
+    p.partition = round;
+    p.version = static_cast<uint64_t>(round) * 3;
+    p.project = std::string(static_cast<size_t>(round % 5) * 7, 'p');
+    p.thread_id = "thread-" + std::to_string(round);
+    const int n = (round * 37) % 101;
+    for (int i = 0; i < n; ++i)
+      p.totals.traces.push_back(
+          {static_cast<uint64_t>(i), std::string(32, static_cast<char>('a' + i % 6))});
+    for (int i = 0; i < round % 4; ++i) p.totals.models.push_back("m" + std::to_string(i));
+    for (int i = 0; i < (round + 1) % 3; ++i) p.totals.user_ids.push_back("u" + std::to_string(i));
+    p.totals.span_count = round;
+    std::string bytes;
+    EncodeThreadPartial(p, &bytes);
+    ASSERT_TRUE(DecodeThreadPartial(bytes, &reused));
+    std::string again;
+    EncodeThreadPartial(reused, &again);
+    ASSERT_EQ(again, bytes) << round;
+  }
+}
+
 }  // namespace
 }  // namespace spanpipe::threads
