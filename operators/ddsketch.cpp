@@ -110,6 +110,27 @@ double DDSketch::Quantile(double q) const {
   return counts_.empty() ? 0 : ValueOf(offset_ + static_cast<int32_t>(counts_.size()) - 1);
 }
 
+void DDSketch::Quantiles(const double* qs, size_t n, double* out) const {
+  if (count_ == 0) {
+    std::fill(out, out + n, 0.0);
+    return;
+  }
+  auto rank = [&](size_t j) {
+    return std::clamp(qs[j], 0.0, 1.0) * static_cast<double>(count_ - 1);
+  };
+  size_t j = 0;
+  uint64_t seen = zero_count_;
+  for (; j<n&& static_cast<double>(seen)> rank(j); ++j) out[j] = 0;
+  for (size_t i = 0; i < counts_.size() && j < n; ++i) {
+    seen += counts_[i];
+    for (; j<n&& static_cast<double>(seen)> rank(j); ++j)
+      out[j] = ValueOf(offset_ + static_cast<int32_t>(i));
+  }
+  // Ranks past the last bucket (rounding): the last bucket, as Quantile answers.
+  for (; j < n; ++j)
+    out[j] = counts_.empty() ? 0 : ValueOf(offset_ + static_cast<int32_t>(counts_.size()) - 1);
+}
+
 void DDSketch::EncodeTo(std::string* out) const {
   PutDouble(out, alpha_);
   PutVarint64(out, zero_count_);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <set>
 #include <vector>
 
 #include "common/coding.h"
@@ -127,9 +126,9 @@ Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
     any = true;
   }
   if (!any) return Status::OK();
-  std::string json;
-  AppendRollupJson(id, sum, end_ms <= merged_wm_, &json);
-  out->Emit(streams::kRollups, key, json);
+  json_.clear();
+  AppendRollupJson(id, sum, end_ms <= merged_wm_, &json_);
+  out->Emit(streams::kRollups, key, json_);
   ++records_emitted_;
   return Status::OK();
 }
@@ -144,19 +143,19 @@ Status RollupMerge::Emit(Emitter* out) {
       store_->Put(kMergedWmKey, OrderedValue(merged_wm_));
     }
   }
-  std::set<std::string> emitted;
+  // The rows emitted below, taken over from dirty_ (no copy of their keys).
+  std::map<std::string, int64_t> emitted;
+  emitted.swap(dirty_);
   // One RocksDB iterator for all rows' partials; it sees the partials Apply wrote (before it).
   std::unique_ptr<state::KvIterator> cursor;
-  for (auto& [key, end] : dirty_) {
+  for (auto& [key, end] : emitted) {
     SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, &cursor, out));
     if (end <= merged_wm_) {
       store_->Delete(IndexKey(end, key));
     } else {
       store_->Put(IndexKey(end, key), state::WrapExpiring(kNever, {}));
     }
-    emitted.insert(key);
   }
-  dirty_.clear();
   // Rows the watermark has now passed, oldest first.
   std::vector<std::pair<std::string, int64_t>> closing;
   for (auto it = store_->Scan(std::string(1, kIndexTag)); it->Valid(); it->Next()) {

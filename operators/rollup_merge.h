@@ -52,7 +52,7 @@ class RollupMerge {
   uint64_t stale_ignored_ = 0;
   // Reused across partials: decoding one keeps the buffers of its dims and sketches.
   RollupPartial scratch_;
-  std::string key_buf_;
+  std::string key_buf_, json_;
 };
 
 }  // namespace spanpipe::rollup
