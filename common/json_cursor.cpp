@@ -6,30 +6,6 @@
 #include "common/json_escape.h"
 
 namespace spanpipe {
-namespace {
-// Most strings of a record are short (names, models, ids): copied with at most two loads and
-// stores of 8, 4 or 1 bytes, overlapping, never reading outside [src, src + n), instead of a call
-// to memcpy whose dispatch costs more than the copy.
-inline void CopyString(char* dst, const char* src, size_t n) {
-  if (n > 16) {
-    std::memcpy(dst, src, n);
-  } else if (n >= 8) {
-    uint64_t a, b;
-    std::memcpy(&a, src, 8);
-    std::memcpy(&b, src + n - 8, 8);
-    std::memcpy(dst, &a, 8);
-    std::memcpy(dst + n - 8, &b, 8);
-  } else if (n >= 4) {
-    uint32_t a, b;
-    std::memcpy(&a, src, 4);
-    std::memcpy(&b, src + n - 4, 4);
-    std::memcpy(dst, &a, 4);
-    std::memcpy(dst + n - 4, &b, 4);
-  } else {
-    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
-  }
-}
-}  // namespace
 
 void JsonCursor::Grow(size_t n) {
   const size_t used = static_cast<size_t>(p_ - out_->data());
@@ -39,7 +15,7 @@ void JsonCursor::Grow(size_t n) {
   end_ = out_->data() + out_->size();
 }
 
-void JsonCursor::String(std::string_view s) {
+void JsonCursor::LongString(std::string_view s) {
   const size_t n = s.size();
 #if defined(__SSE2__)
   // Copy first, then test the copy 16 bytes at a time: the reservation leaves 16 bytes of room
@@ -47,7 +23,11 @@ void JsonCursor::String(std::string_view s) {
   Reserve(n + 2 + 16);
   *p_ = '"';
   char* body = p_ + 1;
-  CopyString(body, s.data(), n);
+  if (n <= 16) {
+    json_internal::CopyShort(body, s.data(), n);
+  } else {
+    std::memcpy(body, s.data(), n);
+  }
   for (size_t i = 0; i < n; i += 16) {
     unsigned mask = json_internal::SpecialMask(reinterpret_cast<const unsigned char*>(body + i));
     if (n - i < 16) mask &= (1u << (n - i)) - 1;  // bytes past the string are not its own

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_escape.h"
 #include "common/json_writer.h"
 
 namespace spanpipe {
@@ -52,9 +53,31 @@ class JsonCursor {
     p_ += s.size();
   }
   // A JSON string literal with its quotes; the same bytes as AppendJsonString.
-  void String(std::string_view s);
-  void Int(int64_t v) { Number(v); }
-  void Uint(uint64_t v) { Number(v); }
+  void String(std::string_view s) {
+#if defined(__SSE2__)
+    if (s.size() <= 16) {  // most strings: inline, one short copy and one 16-byte test
+      Reserve(2 + 16 + 16);
+      char* body = p_ + 1;
+      json_internal::CopyShort(body, s.data(), s.size());
+      const unsigned mask =
+          json_internal::SpecialMask(reinterpret_cast<const unsigned char*>(body)) &
+          ((1u << s.size()) - 1);  // bytes past the string are not its own
+      if (mask == 0) {
+        *p_ = '"';
+        p_ = body + s.size();
+        *p_++ = '"';
+        return;
+      }
+    }
+#endif
+    LongString(s);
+  }
+  void Int(int64_t v) {
+    Number(v);
+  }
+  void Uint(uint64_t v) {
+    Number(v);
+  }
   void Double(double d) {
     Reserve(kMaxJsonDoubleChars);
     p_ = WriteJsonDouble(p_, d);
@@ -85,6 +108,8 @@ class JsonCursor {
     p_ = std::to_chars(p_, p_ + 24, v).ptr;
   }
   void Grow(size_t n);
+  // Strings over 16 bytes and strings to escape.
+  void LongString(std::string_view s);
 
   std::string* out_;
   char* p_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
 
@@ -46,6 +47,27 @@ inline unsigned SpecialMask(const unsigned char* p) {
   return static_cast<unsigned>(_mm_movemask_epi8(special));
 }
 #endif
+
+// Copies n <= 16 bytes with at most two loads and stores of 8, 4 or 1 bytes, overlapping, never
+// reading outside [src, src + n): most strings of a record are short (names, models, ids), and a
+// call to memcpy costs more than such a copy.
+inline void CopyShort(char* dst, const char* src, size_t n) {
+  if (n >= 8) {
+    uint64_t a, b;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
 
 // Index of the first byte at or after i that needs escaping or UTF-8 validation, or n. Most
 // strings are short plain ASCII (names, ids, models), so the tail is tested 16 bytes at a time

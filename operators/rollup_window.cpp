@@ -81,18 +81,15 @@ std::string ContractKey(const WindowId& id) {
   return k;
 }
 
-void EncodeWindowIdParts(Granularity g, int64_t start_ms, std::string_view project,
-                         std::string_view service, std::string_view provider,
-                         std::string_view model, std::string_view operation,
-                         std::string_view environment, std::string* out) {
+void EncodeWindowDims(std::string_view project, std::string_view service, std::string_view provider,
+                      std::string_view model, std::string_view operation,
+                      std::string_view environment, std::string* out) {
   const std::string_view parts[] = {project, service, provider, model, operation, environment};
-  size_t n = 9;
+  size_t n = 0;
   for (std::string_view s : parts) n += VarintLength(s.size()) + s.size();
   const size_t at = out->size();
   out->resize(at + n);
   char* p = out->data() + at;
-  *p++ = static_cast<char>(g);
-  p = EncodeFixed64BETo(p, static_cast<uint64_t>(start_ms) ^ (uint64_t{1} << 63));  // ordered
   for (std::string_view s : parts) {
     p = EncodeVarint64To(p, s.size());
     std::memcpy(p, s.data(), s.size());
@@ -100,10 +97,21 @@ void EncodeWindowIdParts(Granularity g, int64_t start_ms, std::string_view proje
   }
 }
 
+void EncodeWindowIdWithDims(Granularity g, int64_t start_ms, std::string_view encoded_dims,
+                            std::string* out) {
+  const size_t at = out->size();
+  out->resize(at + 9 + encoded_dims.size());
+  char* p = out->data() + at;
+  *p++ = static_cast<char>(g);
+  p = EncodeFixed64BETo(p, static_cast<uint64_t>(start_ms) ^ (uint64_t{1} << 63));  // ordered
+  std::memcpy(p, encoded_dims.data(), encoded_dims.size());
+}
+
 void EncodeWindowId(const WindowId& id, std::string* out) {
   const RollupDims& d = id.dims;
-  EncodeWindowIdParts(id.granularity, id.start_ms, d.project, d.service, d.provider, d.model,
-                      d.operation, d.environment, out);
+  out->push_back(static_cast<char>(id.granularity));
+  PutOrderedInt64(out, id.start_ms);
+  EncodeWindowDims(d.project, d.service, d.provider, d.model, d.operation, d.environment, out);
 }
 
 bool DecodeWindowId(std::string_view* in, WindowId* id) {

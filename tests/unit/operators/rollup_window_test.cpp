@@ -78,6 +78,10 @@ TEST(RollupWindowTest, InPlaceKeysMatchTheAppendFormulation) {
     std::string key = "prefix";
     EncodeWindowId(id, &key);
     ASSERT_EQ(key, expected);
+    std::string dims, from_dims = "prefix";
+    EncodeWindowDims(d.project, d.service, d.provider, d.model, d.operation, d.environment, &dims);
+    EncodeWindowIdWithDims(id.granularity, id.start_ms, dims, &from_dims);
+    ASSERT_EQ(from_dims, expected);
     std::string_view in(key);
     in.remove_prefix(6);
     WindowId back;
