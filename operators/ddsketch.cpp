@@ -79,6 +79,15 @@ void DDSketch::Add(double value, uint64_t count) {
 
 void DDSketch::Merge(const DDSketch& other) {
   if (other.count_ == 0) return;
+  if (count_ == 0 && counts_.empty() && other.alpha_ == alpha_) {
+    // Into an empty sketch (the first partial of a merged row): the same buckets as the general
+    // path below builds, without growing the vector twice.
+    count_ = other.count_;
+    zero_count_ = other.zero_count_;
+    if (!other.counts_.empty()) offset_ = other.offset_;
+    counts_ = other.counts_;
+    return;
+  }
   if (other.alpha_ != alpha_) {
     if (other.zero_count_) Add(0, other.zero_count_);
     for (size_t i = 0; i < other.counts_.size(); ++i)
@@ -137,17 +146,23 @@ void DDSketch::EncodeTo(std::string* out) const {
   size_t nonzero = 0;
   for (uint64_t c : counts_) nonzero += c != 0;
   PutVarint64(out, nonzero);
+  // Buckets into room for their longest form, then trimmed: one resize instead of two appends
+  // per bucket (a row's state and its partial are encoded at every checkpoint).
+  const size_t at = out->size();
+  out->resize(at + 20 * nonzero);
+  char* p = out->data() + at;
   int64_t prev = 0;
   bool first = true;
   for (size_t i = 0; i < counts_.size(); ++i) {
     if (!counts_[i]) continue;
     int64_t idx = offset_ + static_cast<int64_t>(i);
     // First index zig-zagged (may be negative), then positive gaps.
-    PutVarint64(out, first ? ZigZag(idx) : static_cast<uint64_t>(idx - prev));
-    PutVarint64(out, counts_[i]);
+    p = EncodeVarint64To(p, first ? ZigZag(idx) : static_cast<uint64_t>(idx - prev));
+    p = EncodeVarint64To(p, counts_[i]);
     prev = idx;
     first = false;
   }
+  out->resize(static_cast<size_t>(p - out->data()));
 }
 
 bool DDSketch::DecodeFrom(std::string_view* in) {

@@ -72,6 +72,11 @@ void HyperLogLog::ToDense() {
 
 bool HyperLogLog::Merge(const HyperLogLog& other) {
   if (other.p_ != p_) return false;
+  if (registers_.empty() && set_.empty() && !other.registers_.empty()) {
+    // Dense into an empty sketch: the max of other's registers over zeros is other's registers.
+    registers_ = other.registers_;
+    return true;
+  }
   if (other.registers_.empty()) {
     for (uint64_t h : other.set_) AddHash(h);
     return true;
@@ -100,7 +105,10 @@ void HyperLogLog::EncodeTo(std::string* out) const {
     out->push_back(static_cast<char>(kModeSet));
     out->push_back(static_cast<char>(p_));
     PutVarint64(out, set_.size());
-    for (uint64_t h : set_) PutFixed64BE(out, h);
+    const size_t at = out->size();
+    out->resize(at + 8 * set_.size());  // one resize, not an append per hash
+    char* p = out->data() + at;
+    for (uint64_t h : set_) p = EncodeFixed64BETo(p, h);
     return;
   }
   size_t nonzero = 0;

@@ -113,5 +113,30 @@ TEST(HyperLogLogTest, DecodingIntoAUsedSketchEqualsAFreshDecode) {
   }
 }
 
+// A dense sketch merged into an empty one is copied: the same as merging it into a sketch that
+// first turns dense through the general path.
+TEST(HyperLogLogTest, DenseMergeIntoEmptyEqualsTheGeneralMerge) {
+  HyperLogLog dense(14);
+  for (int i = 0; i < 5000; ++i) dense.Add("u" + std::to_string(i));
+  ASSERT_FALSE(dense.exact());
+  HyperLogLog empty(14), one(14), expected = dense;
+  empty.Merge(dense);
+  one.Add("u0");  // already in dense: the union is dense itself
+  one.Merge(dense);
+  std::string a, b, c;
+  empty.EncodeTo(&a);
+  dense.EncodeTo(&b);
+  one.EncodeTo(&c);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(c, b);
+  // An exact set merged into an empty sketch still goes hash by hash.
+  HyperLogLog small(14), into(14);
+  small.Add("a");
+  small.Add("b");
+  into.Merge(small);
+  EXPECT_EQ(into.Estimate(), 2u);
+  EXPECT_TRUE(into.exact());
+}
+
 }  // namespace
 }  // namespace spanpipe

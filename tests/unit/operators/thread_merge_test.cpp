@@ -1,7 +1,10 @@
 #include "operators/thread_merge.h"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "resolve_test_util.h"
 
@@ -181,6 +184,46 @@ TEST(ThreadCodecTest, DecodingIntoAUsedPartialEqualsAFreshDecode) {
     std::string again;
     EncodeThreadPartial(reused, &again);
     ASSERT_EQ(again, bytes) << round;
+  }
+}
+
+// AddThreadTrace finds a listed id by its first 8 bytes before comparing it whole: the same
+// lists as the plain search on random ids, many sharing prefixes, some shorter than 8 bytes.
+TEST(ThreadCodecTest, AddThreadTraceMatchesAPlainSearch) {
+  auto reference = [](ThreadTotals* t, uint64_t start, const std::string& id, size_t cap) {
+    auto& v = t->traces;
+    auto it = std::find_if(v.begin(), v.end(),
+                           [&](const ThreadTrace& x) { return x.trace_id_hex == id; });
+    if (it != v.end()) {
+      if (start >= it->start_unix_nano) return;
+      v.erase(it);
+    }
+    ThreadTrace tr{start, id};
+    auto less = [](const ThreadTrace& a, const ThreadTrace& b) {
+      return a.start_unix_nano != b.start_unix_nano ? a.start_unix_nano < b.start_unix_nano
+                                                    : a.trace_id_hex < b.trace_id_hex;
+    };
+    auto pos = std::lower_bound(v.begin(), v.end(), tr, less);
+    if (v.size() >= cap && pos == v.end()) return;
+    v.insert(pos, std::move(tr));
+    if (v.size() > cap) v.resize(cap);
+  };
+  std::mt19937_64 rng(31);
+  for (int round = 0; round < 200; ++round) {
+    ThreadTotals a, b;
+    const size_t cap = 1 + rng() % 30;
+    for (int i = 0; i < 300; ++i) {
+      std::string id = rng() % 10 == 0 ? std::to_string(rng() % 50)
+                                       : "0123456789abcdef" + std::to_string(rng() % 60);
+      const uint64_t start = rng() % 100;
+      AddThreadTrace(&a, start, id, cap);
+      reference(&b, start, id, cap);
+    }
+    ASSERT_EQ(a.traces.size(), b.traces.size());
+    for (size_t i = 0; i < a.traces.size(); ++i) {
+      ASSERT_EQ(a.traces[i].trace_id_hex, b.traces[i].trace_id_hex);
+      ASSERT_EQ(a.traces[i].start_unix_nano, b.traces[i].start_unix_nano);
+    }
   }
 }
 
