@@ -82,6 +82,11 @@ class JsonCursor {
     Reserve(kMaxJsonDoubleChars);
     p_ = WriteJsonDouble(p_, d);
   }
+  // A duration in ms from integer nanoseconds: the same text as Double(ns / 1e6).
+  void MillisFromNanos(int64_t ns) {
+    Reserve(kMaxJsonDoubleChars);
+    p_ = WriteMillisFromNanos(p_, ns);
+  }
   void Bool(bool b) {
     if (b) {
       Literal("true");

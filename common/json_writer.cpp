@@ -43,6 +43,29 @@ char* WriteJsonDouble(char* out, double d) {
   return fmt::format_to(out, FMT_COMPILE("{}"), d);
 }
 
+char* WriteMillisFromNanos(char* out, int64_t ns) {
+  // ns / 1e6 is correctly rounded (ns < 2^53), and a decimal of at most 15 significant digits is
+  // the only such decimal that rounds to its double: it is what the shortest round-trip writer
+  // prints, in fixed notation for values in [1e-4, 1e16).
+  if (ns < 100 || ns >= 1000000000000000) {
+    return WriteJsonDouble(out, static_cast<double>(ns) / 1e6);
+  }
+  const auto whole = static_cast<uint64_t>(ns) / 1000000;
+  auto frac = static_cast<uint32_t>(static_cast<uint64_t>(ns) % 1000000);
+  out = std::to_chars(out, out + 20, whole).ptr;
+  if (frac == 0) return out;
+  *out++ = '.';
+  char digits[6];
+  for (int i = 5; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+  int n = 6;
+  while (digits[n - 1] == '0') --n;  // frac != 0: stops at a non-zero digit
+  std::memcpy(out, digits, static_cast<size_t>(n));
+  return out + n;
+}
+
 void AppendJsonDouble(std::string* out, double d) {
   char buf[kMaxJsonDoubleChars];
   out->append(buf, static_cast<size_t>(WriteJsonDouble(buf, d) - buf));

@@ -18,6 +18,10 @@ void AppendJsonDouble(std::string* out, double d);
 // The same text at out (room for kMaxJsonDoubleChars needed); returns the end of what it wrote.
 inline constexpr size_t kMaxJsonDoubleChars = 32;  // fmt's longest: "-2.2250738585072014e-308"
 char* WriteJsonDouble(char* out, double d);
+// WriteJsonDouble(out, ns / 1e6) for a span's duration in ms, from its integer nanoseconds: the
+// text is the exact decimal quotient whenever that is the shortest round-trip form (ns in [100,
+// 1e15): 15 significant digits at most, fixed notation), else the double's.
+char* WriteMillisFromNanos(char* out, int64_t ns);
 
 class JsonWriter {
  public:

@@ -144,6 +144,42 @@ TEST(JsonCursor, DoublesMatchFmtsRuntimeFormat) {
   EXPECT_EQ(out, "nullnull");
 }
 
+// Durations written from their nanoseconds: the text of the double ns / 1e6, in every range
+// (integers, trailing zeros, the exponent forms below 1e-4 ms and from 1e16 ms).
+TEST(JsonCursor, MillisFromNanosMatchTheDoubleText) {
+  std::mt19937_64 rng(13);
+  std::vector<int64_t> values = {0,
+                                 1,
+                                 99,
+                                 100,
+                                 101,
+                                 999,
+                                 1000,
+                                 1000000,
+                                 1500000,
+                                 123456789,
+                                 999999999999999,
+                                 1000000000000000,
+                                 1000000000000001,
+                                 INT64_MAX};
+  for (int i = 0; i < 100000; ++i) {
+    const int digits = static_cast<int>(rng() % 19);
+    int64_t scale = 1;
+    for (int d = 0; d < digits; ++d) scale *= 10;
+    values.push_back(static_cast<int64_t>(rng() % static_cast<uint64_t>(scale)) + 1);
+    values.push_back(static_cast<int64_t>(rng() % 100000) * 1000 *
+                     (1 + static_cast<int64_t>(rng() % 1000)));
+  }
+  for (int64_t ns : values) {
+    std::string out;
+    {
+      JsonCursor c(&out);
+      c.MillisFromNanos(ns);
+    }
+    ASSERT_EQ(out, fmt::format("{}", static_cast<double>(ns) / 1e6)) << ns;
+  }
+}
+
 TEST(Hex, VectorEncodingMatchesTheTableForEveryLength) {
   std::mt19937_64 rng(3);
   for (size_t n = 0; n <= 70; ++n) {
