@@ -112,6 +112,10 @@ class JsonCursor {
     Reserve(24);
     p_ = std::to_chars(p_, p_ + 24, v).ptr;
   }
+  void Number(uint64_t v) {
+    Reserve(24);
+    p_ = WriteUint64(p_, v);
+  }
   void Grow(size_t n);
   // Strings over 16 bytes and strings to escape.
   void LongString(std::string_view s);

@@ -43,6 +43,36 @@ char* WriteJsonDouble(char* out, double d) {
   return fmt::format_to(out, FMT_COMPILE("{}"), d);
 }
 
+namespace {
+constexpr char kPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+// Exactly 8 digits of v < 1e8, zero-padded.
+void Write8(char* out, uint32_t v) {
+  const uint32_t hi = v / 10000, lo = v % 10000;
+  std::memcpy(out, kPairs + 2 * (hi / 100), 2);
+  std::memcpy(out + 2, kPairs + 2 * (hi % 100), 2);
+  std::memcpy(out + 4, kPairs + 2 * (lo / 100), 2);
+  std::memcpy(out + 6, kPairs + 2 * (lo % 100), 2);
+}
+}  // namespace
+
+char* WriteUint64(char* out, uint64_t v) {
+  if (v < 100000000) return std::to_chars(out, out + 20, v).ptr;
+  const auto low = static_cast<uint32_t>(v % 100000000);
+  v /= 100000000;
+  if (v < 100000000) {
+    out = std::to_chars(out, out + 20, v).ptr;
+  } else {  // 17 to 20 digits
+    out = std::to_chars(out, out + 20, v / 100000000).ptr;
+    Write8(out, static_cast<uint32_t>(v % 100000000));
+    out += 8;
+  }
+  Write8(out, low);
+  return out + 8;
+}
+
 char* WriteMillisFromNanos(char* out, int64_t ns) {
   // ns / 1e6 is correctly rounded (ns < 2^53), and a decimal of at most 15 significant digits is
   // the only such decimal that rounds to its double: it is what the shortest round-trip writer

@@ -22,6 +22,9 @@ char* WriteJsonDouble(char* out, double d);
 // text is the exact decimal quotient whenever that is the shortest round-trip form (ns in [100,
 // 1e15): 15 significant digits at most, fixed notation), else the double's.
 char* WriteMillisFromNanos(char* out, int64_t ns);
+// Decimal digits of v (std::to_chars's text): numbers of 9 digits or more, the records' unix
+// nanoseconds, in blocks of 8 digits two at a time instead of a division per two digits.
+char* WriteUint64(char* out, uint64_t v);
 
 class JsonWriter {
  public:

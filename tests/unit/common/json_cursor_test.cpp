@@ -180,6 +180,31 @@ TEST(JsonCursor, MillisFromNanosMatchTheDoubleText) {
   }
 }
 
+TEST(JsonCursor, UnsignedNumbersMatchToChars) {
+  std::mt19937_64 rng(41);
+  std::vector<uint64_t> values = {0,
+                                  9,
+                                  10,
+                                  99999999,
+                                  100000000,
+                                  100000001,
+                                  9999999999999999,
+                                  10000000000000000,
+                                  1796000000000000000,
+                                  UINT64_MAX};
+  for (int i = 0; i < 100000; ++i) values.push_back(rng() >> (rng() % 64));
+  for (uint64_t v : values) {
+    char expected[24];
+    const size_t n = static_cast<size_t>(std::to_chars(expected, expected + 24, v).ptr - expected);
+    std::string out;
+    {
+      JsonCursor c(&out);
+      c.Uint(v);
+    }
+    ASSERT_EQ(out, std::string_view(expected, n)) << v;
+  }
+}
+
 TEST(Hex, VectorEncodingMatchesTheTableForEveryLength) {
   std::mt19937_64 rng(3);
   for (size_t n = 0; n <= 70; ++n) {
