@@ -50,6 +50,17 @@ std::string RandomText(std::mt19937_64& rng, size_t max_len) {
   return s;
 }
 
+// What one cursor write appends to an empty string.
+template <typename Write>
+std::string Written(Write write) {
+  std::string out;
+  {
+    JsonCursor c(&out);
+    write(c);
+  }
+  return out;
+}
+
 TEST(JsonCursor, StringsMatchAppendJsonString) {
   std::mt19937_64 rng(11);
   for (int round = 0; round < 20000; ++round) {
@@ -128,12 +139,7 @@ TEST(JsonCursor, DoublesMatchFmtsRuntimeFormat) {
   }
   for (double d : values) {
     std::string expected = std::isfinite(d) ? fmt::format("{}", d) : "null";
-    std::string out;
-    {
-      JsonCursor c(&out);
-      c.Double(d);
-    }
-    ASSERT_EQ(out, expected) << std::bit_cast<uint64_t>(d);
+    ASSERT_EQ(Written([&](JsonCursor& c) { c.Double(d); }), expected) << std::bit_cast<uint64_t>(d);
     std::string appended;
     AppendJsonDouble(&appended, d);
     ASSERT_EQ(appended, expected);
@@ -171,12 +177,9 @@ TEST(JsonCursor, MillisFromNanosMatchTheDoubleText) {
                      (1 + static_cast<int64_t>(rng() % 1000)));
   }
   for (int64_t ns : values) {
-    std::string out;
-    {
-      JsonCursor c(&out);
-      c.MillisFromNanos(ns);
-    }
-    ASSERT_EQ(out, fmt::format("{}", static_cast<double>(ns) / 1e6)) << ns;
+    ASSERT_EQ(Written([&](JsonCursor& c) { c.MillisFromNanos(ns); }),
+              fmt::format("{}", static_cast<double>(ns) / 1e6))
+        << ns;
   }
 }
 
@@ -196,12 +199,7 @@ TEST(JsonCursor, UnsignedNumbersMatchToChars) {
   for (uint64_t v : values) {
     char expected[24];
     const size_t n = static_cast<size_t>(std::to_chars(expected, expected + 24, v).ptr - expected);
-    std::string out;
-    {
-      JsonCursor c(&out);
-      c.Uint(v);
-    }
-    ASSERT_EQ(out, std::string_view(expected, n)) << v;
+    ASSERT_EQ(Written([&](JsonCursor& c) { c.Uint(v); }), std::string_view(expected, n)) << v;
   }
 }
 
