@@ -1,6 +1,7 @@
 #include "operators/thread_groups.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "common/coding.h"
 
@@ -95,7 +96,14 @@ Status ThreadGroups::Apply(const SpanRecord& span, const ResolveOutcome& outcome
 }
 
 Status ThreadGroups::EmitPartials(Emitter* out) {
-  for (auto& [key, p] : dirty_) {
+  std::vector<const std::pair<const std::string, ThreadPartial>*> order;
+  order.reserve(dirty_.size());
+  for (const auto& entry : dirty_) order.push_back(&entry);
+  std::sort(order.begin(), order.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* entry : order) {
+    const std::string& key = entry->first;
+    const ThreadPartial& p = entry->second;
     value_buf_.clear();
     EncodeThreadPartial(p, &value_buf_);
     groups_->Put(key, value_buf_);
