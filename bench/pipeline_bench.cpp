@@ -9,6 +9,8 @@
 //   pipeline_content   the same with content chunked, compressed and packed to a file store
 // Ratios (docs/PERFORMANCE.md) divide each stage's spans/s by decode_normalise's.
 // SPANPIPE_BENCH_DUMP=FILE also writes the JSON corpus, one message a line (input for `replay`).
+// SPANPIPE_BENCH_START_MS=<unix ms> fixes the corpus's start time (reproducible instruction
+// counts).
 #include <benchmark/benchmark.h>
 #include <simdjson.h>
 #include <sys/resource.h>
@@ -53,10 +55,13 @@ const Corpus& Messages() {
     o.seed = 7;
     o.protobuf = EnvInt("SPANPIPE_BENCH_PROTO", 0) != 0;
     o.malformed_rate = 0;
-    o.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count() -
-                      3600000;
+    // SPANPIPE_BENCH_START_MS fixes the corpus's first timestamp (default: an hour ago): with it
+    // two runs see the same rollup windows, so their instruction counts compare exactly.
+    o.start_unix_ms =
+        EnvInt("SPANPIPE_BENCH_START_MS", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                                  .count() -
+                                              3600000);
     DemoTraffic t(o);
     std::vector<DemoMessage> batch;
     for (int64_t i = 0, n = EnvInt("SPANPIPE_BENCH_TURNS", 20000); i < n; ++i) t.NextTurn(&batch);

@@ -43,6 +43,31 @@ inline int64_t DecodeOrderedInt64(const char* p) {
   return static_cast<int64_t>(DecodeFixed64BE(p) ^ (uint64_t{1} << 63));
 }
 
+// Raw-pointer forms, for encoders that size their output once and write it in place.
+inline size_t VarintLength(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+inline char* EncodeVarint64To(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+inline char* EncodeFixed64BETo(char* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return p + 8;
+}
+
 inline void PutVarint64(std::string* dst, uint64_t v) {
   // Into a stack buffer, then one append: state values are runs of varints, and a push_back per
   // byte checks capacity per byte.

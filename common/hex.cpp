@@ -1,5 +1,11 @@
 #include "common/hex.h"
 
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace spanpipe {
 namespace {
 constexpr char kHex[] = "0123456789abcdef";
@@ -18,10 +24,40 @@ inline int B64Val(char c) {
   if (c == '/' || c == '_') return 63;
   return -1;
 }
+
+#if defined(__SSE2__)
+// 16 bytes to 32 hex digits: nibbles split and interleaved high-first, then '0' + x, plus 39 more
+// for x > 9 ('a' - '0' - 10). About a tenth of the instructions of the table loop, which the
+// output records run for every trace and span id.
+inline void Hex16(const uint8_t* bytes, char* out) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes));
+  const __m128i mask = _mm_set1_epi8(0x0f);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+  const __m128i lo = _mm_and_si128(v, mask);
+  auto digits = [](__m128i x) {
+    const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(9)), _mm_set1_epi8(39));
+    return _mm_add_epi8(_mm_add_epi8(x, _mm_set1_epi8('0')), letter);
+  };
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), digits(_mm_unpacklo_epi8(hi, lo)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), digits(_mm_unpackhi_epi8(hi, lo)));
+}
+#endif
 }  // namespace
 
 void HexEncodeTo(const uint8_t* bytes, size_t n, char* out) {
-  for (size_t i = 0; i < n; ++i) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 16 <= n; i += 16) Hex16(bytes + i, out + 2 * i);
+  if (i + 8 <= n) {  // span ids: 8 bytes through a padded block
+    uint8_t block[16] = {};
+    char text[32];
+    std::memcpy(block, bytes + i, 8);
+    Hex16(block, text);
+    std::memcpy(out + 2 * i, text, 16);
+    i += 8;
+  }
+#endif
+  for (; i < n; ++i) {
     out[2 * i] = kHex[bytes[i] >> 4];
     out[2 * i + 1] = kHex[bytes[i] & 0xf];
   }

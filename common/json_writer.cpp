@@ -1,81 +1,23 @@
 #include "common/json_writer.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "common/json_escape.h"
 
 namespace spanpipe {
 namespace {
-// Length of a valid UTF-8 sequence starting at p, or 0 if invalid (overlong, surrogate, >
-// U+10FFFF).
-size_t Utf8SeqLen(const unsigned char* p, size_t avail) {
-  unsigned char c = p[0];
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return (avail >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && p[1] < 0xA0) return 0;
-    if (c == 0xED && p[1] >= 0xA0) return 0;
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-      return 0;
-    if (c == 0xF0 && p[1] < 0x90) return 0;
-    if (c == 0xF4 && p[1] >= 0x90) return 0;
-    return 4;
-  }
-  return 0;
-}
-#if defined(__SSE2__)
-// Bit i set = byte i of the 16 at p needs escaping or UTF-8 validation.
-inline unsigned SpecialMask(const unsigned char* p) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  // Signed compare: bytes >= 0x80 are negative, so one test catches controls and non-ASCII.
-  const __m128i special = _mm_or_si128(
-      _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-  return static_cast<unsigned>(_mm_movemask_epi8(special));
-}
-#endif
-
-// Index of the first byte at or after i that needs escaping or UTF-8 validation, or n. Most
-// strings are short plain ASCII (names, ids, models), so the tail is tested 16 bytes at a time
-// too: by an overlapping load when the string is long enough, else from a padded copy.
-size_t SkipPlain(const unsigned char* p, size_t i, size_t n) {
-#if defined(__SSE2__)
-  for (; i + 16 <= n; i += 16) {
-    const unsigned mask = SpecialMask(p + i);
-    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(mask));
-  }
-  if (i == n) return n;
-  const size_t tail = n - i;  // 1..15
-  unsigned mask;
-  if (n >= 16) {
-    mask = SpecialMask(p + n - 16) >> (16 - tail);
-  } else {
-    unsigned char pad[16];
-    std::memset(pad, 'a', sizeof(pad));
-    std::memcpy(pad, p + i, tail);
-    mask = SpecialMask(pad);
-  }
-  return mask != 0 ? i + static_cast<size_t>(__builtin_ctz(mask)) : n;
-#else
-  while (i < n && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' && p[i] < 0x80) ++i;
-  return i;
-#endif
-}
-
+struct StringOut {
+  std::string* s;
+  void Append(const char* p, size_t n) { s->append(p, n); }
+};
 }  // namespace
 
 void AppendJsonString(std::string* out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size(), i = SkipPlain(p, 0, n), run = 0;
+  const size_t n = s.size(), i = json_internal::SkipPlain(p, 0, n);
   if (i == n) {  // nothing to escape: one append of the quoted string
     const size_t at = out->size();
     out->append(n + 2, '"');
@@ -84,63 +26,79 @@ void AppendJsonString(std::string* out, std::string_view s) {
   }
   out->reserve(out->size() + n + 8);
   out->push_back('"');
-  while (i < n) {
-    unsigned char c = p[i];
-    out->append(s.data() + run, i - run);
-    if (c >= 0x80) {
-      size_t len = Utf8SeqLen(p + i, n - i);
-      if (len == 0) {
-        out->append("\xEF\xBF\xBD");
-        ++i;
-      } else {
-        out->append(s.data() + i, len);
-        i += len;
-      }
-      run = i;
-      i = SkipPlain(p, i, n);
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      default:
-        out->append("\\u00");
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 0xf]);
-    }
-    ++i;
-    run = i;
-    i = SkipPlain(p, i, n);
-  }
-  out->append(s.data() + run, n - run);
+  out->append(s.data(), i);
+  StringOut o{out};
+  json_internal::EscapeFrom(s, i, o);
   out->push_back('"');
 }
 
-void AppendJsonDouble(std::string* out, double d) {
+char* WriteJsonDouble(char* out, double d) {
   if (!std::isfinite(d)) {
-    out->append("null");
-    return;
+    std::memcpy(out, "null", 4);
+    return out + 4;
   }
-  fmt::format_to(std::back_inserter(*out), "{}", d);
+  // The compiled "{}" calls fmt's default float writer directly (the same shortest round-trip
+  // text as fmt::format("{}", d)) without parsing the format string and boxing the argument at
+  // run time: about half the instructions per number.
+  return fmt::format_to(out, FMT_COMPILE("{}"), d);
+}
+
+namespace {
+constexpr char kPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+// Exactly 8 digits of v < 1e8, zero-padded.
+void Write8(char* out, uint32_t v) {
+  const uint32_t hi = v / 10000, lo = v % 10000;
+  std::memcpy(out, kPairs + 2 * (hi / 100), 2);
+  std::memcpy(out + 2, kPairs + 2 * (hi % 100), 2);
+  std::memcpy(out + 4, kPairs + 2 * (lo / 100), 2);
+  std::memcpy(out + 6, kPairs + 2 * (lo % 100), 2);
+}
+}  // namespace
+
+char* WriteUint64(char* out, uint64_t v) {
+  if (v < 100000000) return std::to_chars(out, out + 20, v).ptr;
+  const auto low = static_cast<uint32_t>(v % 100000000);
+  v /= 100000000;
+  if (v < 100000000) {
+    out = std::to_chars(out, out + 20, v).ptr;
+  } else {  // 17 to 20 digits
+    out = std::to_chars(out, out + 20, v / 100000000).ptr;
+    Write8(out, static_cast<uint32_t>(v % 100000000));
+    out += 8;
+  }
+  Write8(out, low);
+  return out + 8;
+}
+
+char* WriteMillisFromNanos(char* out, int64_t ns) {
+  // ns / 1e6 is correctly rounded (ns < 2^53), and a decimal of at most 15 significant digits is
+  // the only such decimal that rounds to its double: it is what the shortest round-trip writer
+  // prints, in fixed notation for values in [1e-4, 1e16).
+  if (ns < 100 || ns >= 1000000000000000) {
+    return WriteJsonDouble(out, static_cast<double>(ns) / 1e6);
+  }
+  const auto whole = static_cast<uint64_t>(ns) / 1000000;
+  auto frac = static_cast<uint32_t>(static_cast<uint64_t>(ns) % 1000000);
+  out = std::to_chars(out, out + 20, whole).ptr;
+  if (frac == 0) return out;
+  *out++ = '.';
+  char digits[6];
+  for (int i = 5; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+  int n = 6;
+  while (digits[n - 1] == '0') --n;  // frac != 0: stops at a non-zero digit
+  std::memcpy(out, digits, static_cast<size_t>(n));
+  return out + n;
+}
+
+void AppendJsonDouble(std::string* out, double d) {
+  char buf[kMaxJsonDoubleChars];
+  out->append(buf, static_cast<size_t>(WriteJsonDouble(buf, d) - buf));
 }
 
 }  // namespace spanpipe

@@ -15,6 +15,16 @@ namespace spanpipe {
 void AppendJsonString(std::string* out, std::string_view s);
 // Shortest round-trip form; non-finite values (never valid JSON) are written as null.
 void AppendJsonDouble(std::string* out, double d);
+// The same text at out (room for kMaxJsonDoubleChars needed); returns the end of what it wrote.
+inline constexpr size_t kMaxJsonDoubleChars = 32;  // fmt's longest: "-2.2250738585072014e-308"
+char* WriteJsonDouble(char* out, double d);
+// WriteJsonDouble(out, ns / 1e6) for a span's duration in ms, from its integer nanoseconds: the
+// text is the exact decimal quotient whenever that is the shortest round-trip form (ns in [100,
+// 1e15): 15 significant digits at most, fixed notation), else the double's.
+char* WriteMillisFromNanos(char* out, int64_t ns);
+// Decimal digits of v (std::to_chars's text): numbers of 9 digits or more, the records' unix
+// nanoseconds, in blocks of 8 digits two at a time instead of a division per two digits.
+char* WriteUint64(char* out, uint64_t v);
 
 class JsonWriter {
  public:

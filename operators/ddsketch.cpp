@@ -79,6 +79,15 @@ void DDSketch::Add(double value, uint64_t count) {
 
 void DDSketch::Merge(const DDSketch& other) {
   if (other.count_ == 0) return;
+  if (count_ == 0 && counts_.empty() && other.alpha_ == alpha_) {
+    // Into an empty sketch (the first partial of a merged row): the same buckets as the general
+    // path below builds, without growing the vector twice.
+    count_ = other.count_;
+    zero_count_ = other.zero_count_;
+    if (!other.counts_.empty()) offset_ = other.offset_;
+    counts_ = other.counts_;
+    return;
+  }
   if (other.alpha_ != alpha_) {
     if (other.zero_count_) Add(0, other.zero_count_);
     for (size_t i = 0; i < other.counts_.size(); ++i)
@@ -110,23 +119,50 @@ double DDSketch::Quantile(double q) const {
   return counts_.empty() ? 0 : ValueOf(offset_ + static_cast<int32_t>(counts_.size()) - 1);
 }
 
+void DDSketch::Quantiles(const double* qs, size_t n, double* out) const {
+  if (count_ == 0) {
+    std::fill(out, out + n, 0.0);
+    return;
+  }
+  auto rank = [&](size_t j) {
+    return std::clamp(qs[j], 0.0, 1.0) * static_cast<double>(count_ - 1);
+  };
+  size_t j = 0;
+  uint64_t seen = zero_count_;
+  for (; j<n&& static_cast<double>(seen)> rank(j); ++j) out[j] = 0;
+  for (size_t i = 0; i < counts_.size() && j < n; ++i) {
+    seen += counts_[i];
+    for (; j<n&& static_cast<double>(seen)> rank(j); ++j)
+      out[j] = ValueOf(offset_ + static_cast<int32_t>(i));
+  }
+  // Ranks past the last bucket (rounding): the last bucket, as Quantile answers.
+  for (; j < n; ++j)
+    out[j] = counts_.empty() ? 0 : ValueOf(offset_ + static_cast<int32_t>(counts_.size()) - 1);
+}
+
 void DDSketch::EncodeTo(std::string* out) const {
   PutDouble(out, alpha_);
   PutVarint64(out, zero_count_);
   size_t nonzero = 0;
   for (uint64_t c : counts_) nonzero += c != 0;
   PutVarint64(out, nonzero);
+  // Buckets into room for their longest form, then trimmed: one resize instead of two appends
+  // per bucket (a row's state and its partial are encoded at every checkpoint).
+  const size_t at = out->size();
+  out->resize(at + 20 * nonzero);
+  char* p = out->data() + at;
   int64_t prev = 0;
   bool first = true;
   for (size_t i = 0; i < counts_.size(); ++i) {
     if (!counts_[i]) continue;
     int64_t idx = offset_ + static_cast<int64_t>(i);
     // First index zig-zagged (may be negative), then positive gaps.
-    PutVarint64(out, first ? ZigZag(idx) : static_cast<uint64_t>(idx - prev));
-    PutVarint64(out, counts_[i]);
+    p = EncodeVarint64To(p, first ? ZigZag(idx) : static_cast<uint64_t>(idx - prev));
+    p = EncodeVarint64To(p, counts_[i]);
     prev = idx;
     first = false;
   }
+  out->resize(static_cast<size_t>(p - out->data()));
 }
 
 bool DDSketch::DecodeFrom(std::string_view* in) {
@@ -135,33 +171,38 @@ bool DDSketch::DecodeFrom(std::string_view* in) {
   if (!GetDouble(in, &alpha) || !(alpha > 0 && alpha < 1)) return false;
   if (!GetVarint64(in, &zero) || !GetVarint64(in, &n)) return false;
   if (n > kMaxBuckets) return false;
-  *this = DDSketch(alpha);
-  zero_count_ = zero;
-  count_ = zero;
-  int64_t idx = 0;
-  std::vector<std::pair<int64_t, uint64_t>> buckets;
-  buckets.reserve(n);
+  // Two passes over the buckets (bounds, then counts) into counts_ as it is: a sketch decoded
+  // again and again (the merge's partials) keeps its buffer, and no list of pairs is built.
+  std::string_view body = *in;
+  int64_t idx = 0, first = 0;
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t raw, c;
     if (!GetVarint64(in, &raw) || !GetVarint64(in, &c)) return false;
     if (i == 0) {
-      idx = UnZigZag(raw);
+      idx = first = UnZigZag(raw);
     } else {
       if (raw == 0 || raw > kMaxBuckets) return false;
       idx += static_cast<int64_t>(raw);
     }
     if (idx < -1000000000LL || idx > 1000000000LL) return false;
-    buckets.emplace_back(idx, c);
   }
-  if (!buckets.empty()) {
-    if (buckets.back().first - buckets.front().first >= static_cast<int64_t>(kMaxBuckets))
-      return false;
-    offset_ = static_cast<int32_t>(buckets.front().first);
-    counts_.assign(buckets.back().first - buckets.front().first + 1, 0);
-    for (auto& [i, c] : buckets) {
-      counts_[i - offset_] = c;
-      count_ += c;
-    }
+  if (n > 0 && idx - first >= static_cast<int64_t>(kMaxBuckets)) return false;
+  if (alpha != alpha_) *this = DDSketch(alpha);
+  zero_count_ = zero;
+  count_ = zero;
+  offset_ = 0;
+  counts_.clear();
+  if (n == 0) return true;
+  offset_ = static_cast<int32_t>(first);
+  counts_.assign(static_cast<size_t>(idx - first + 1), 0);
+  idx = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t raw = 0, c = 0;
+    GetVarint64(&body, &raw);  // validated by the first pass
+    GetVarint64(&body, &c);
+    idx = i == 0 ? UnZigZag(raw) : idx + static_cast<int64_t>(raw);
+    counts_[static_cast<size_t>(idx - offset_)] = c;
+    count_ += c;
   }
   return true;
 }

@@ -25,6 +25,8 @@ class DDSketch {
   void Merge(const DDSketch& other);
   // Value at rank floor(q * (count - 1)) of the sorted input, within relative_accuracy. 0 if empty.
   double Quantile(double q) const;
+  // Quantile(qs[i]) for each of n ascending qs, in one pass over the buckets.
+  void Quantiles(const double* qs, size_t n, double* out) const;
 
   uint64_t count() const { return count_; }
   double relative_accuracy() const { return alpha_; }

@@ -72,6 +72,11 @@ void HyperLogLog::ToDense() {
 
 bool HyperLogLog::Merge(const HyperLogLog& other) {
   if (other.p_ != p_) return false;
+  if (registers_.empty() && set_.empty() && !other.registers_.empty()) {
+    // Dense into an empty sketch: the max of other's registers over zeros is other's registers.
+    registers_ = other.registers_;
+    return true;
+  }
   if (other.registers_.empty()) {
     for (uint64_t h : other.set_) AddHash(h);
     return true;
@@ -100,7 +105,10 @@ void HyperLogLog::EncodeTo(std::string* out) const {
     out->push_back(static_cast<char>(kModeSet));
     out->push_back(static_cast<char>(p_));
     PutVarint64(out, set_.size());
-    for (uint64_t h : set_) PutFixed64BE(out, h);
+    const size_t at = out->size();
+    out->resize(at + 8 * set_.size());  // one resize, not an append per hash
+    char* p = out->data() + at;
+    for (uint64_t h : set_) p = EncodeFixed64BETo(p, h);
     return;
   }
   size_t nonzero = 0;
@@ -130,7 +138,10 @@ bool HyperLogLog::DecodeFrom(std::string_view* in) {
   const int p = static_cast<uint8_t>((*in)[1]);
   if (p < 4 || p > 18) return false;
   in->remove_prefix(2);
-  *this = HyperLogLog(p);
+  // Reset in place (not a new object): a sketch decoded again and again keeps its buffers.
+  p_ = p;
+  set_.clear();
+  registers_.clear();
   const size_t m = size_t{1} << p;
   const int max_rank = 64 - p + 1;
   switch (mode) {

@@ -207,8 +207,7 @@ Status RollupAggregator::RowForSpan(int32_t p, Granularity g, int64_t start_ms,
                                     bool* overflowed) {
   key->clear();
   AppendRowKeyPrefix(p, key);
-  EncodeWindowIdParts(g, start_ms, span.project, span.service, span.provider, span.model,
-                      span.operation, span.environment, key);
+  EncodeWindowIdWithDims(g, start_ms, dims_buf_, key);
   SPANPIPE_RETURN_IF_ERROR(FindRow(*key, row));
   if (*row) return Status::OK();
   WindowId id{g, start_ms,
@@ -301,6 +300,9 @@ Status RollupAggregator::Apply(const SpanRecord& span, const ResolveOutcome& out
   std::vector<std::string> row_keys;
   bool overflowed = false;
   std::string& key = key_buf_;
+  dims_buf_.clear();  // once for the span's three windows
+  EncodeWindowDims(span.project, span.service, span.provider, span.model, span.operation,
+                   span.environment, &dims_buf_);
   for (Granularity g : kAllGranularities) {
     if (!in_retention[static_cast<int>(g)]) continue;
     Row* row = nullptr;

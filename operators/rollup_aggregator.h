@@ -127,7 +127,7 @@ class RollupAggregator {
   // Row keys changed since the last EmitPartials; sorted and de-duplicated there (deterministic
   // output; a row evicted and reloaded may be listed twice).
   std::vector<std::string> dirty_;
-  std::string key_buf_;
+  std::string key_buf_, dims_buf_;  // dims_buf_: the current span's encoded dims (RowForSpan)
   std::unordered_map<std::string, UnboundList> unbound_cache_;
   std::unordered_map<std::string, Count> counts_;
   std::string metrics_buf_;  // reused by EmitPartials

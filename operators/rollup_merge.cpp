@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <set>
 #include <vector>
 
 #include "common/coding.h"
@@ -77,11 +76,12 @@ void RollupMerge::UpdateSource(int32_t p, int64_t watermark_ms) {
 
 Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
   Load();
-  RollupPartial in;
-  SPANPIPE_RETURN_IF_ERROR(DecodePartial(partial, &in));
+  RollupPartial& in = scratch_;
+  SPANPIPE_RETURN_IF_ERROR(DecodePartial(partial, &in));  // whole: a bad partial is refused here
   UpdateSource(in.source_partition, in.watermark_ms);
   if (in.heartbeat) return Status::OK();
-  if (ContractKey(in.id) != key)
+  ContractKeyTo(in.id, &key_buf_);
+  if (key_buf_ != key)
     return Status::InvalidArgument("rollup partial: key does not match its window and dims");
 
   std::string pkey = PartialPrefix(key);
@@ -92,9 +92,9 @@ Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
   if (found) {
     int64_t exp;
     std::string_view payload;
-    RollupPartial old;
-    if (state::UnwrapExpiring(stored, &exp, &payload) &&
-        DecodePartial(payload, &old, /*header_only=*/true).ok() && old.version >= in.version) {
+    uint64_t version = 0;
+    if (state::UnwrapExpiring(stored, &exp, &payload) && DecodePartialVersion(payload, &version) &&
+        version >= in.version) {
       ++stale_ignored_;  // the same or an older total of this source: already counted
       return Status::OK();
     }
@@ -115,10 +115,10 @@ Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
   } else {
     *cursor = store_->Scan(prefix);
   }
+  RollupPartial& part = scratch_;
   for (auto& it = *cursor; it->Valid(); it->Next()) {
     int64_t exp;
     std::string_view payload;
-    RollupPartial part;
     if (!state::UnwrapExpiring(it->value(), &exp, &payload)) continue;
     SPANPIPE_RETURN_IF_ERROR(DecodePartial(payload, &part));
     if (!any) id = part.id;
@@ -126,9 +126,9 @@ Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
     any = true;
   }
   if (!any) return Status::OK();
-  std::string json;
-  AppendRollupJson(id, sum, end_ms <= merged_wm_, &json);
-  out->Emit(streams::kRollups, key, json);
+  json_.clear();
+  AppendRollupJson(id, sum, end_ms <= merged_wm_, &json_);
+  out->Emit(streams::kRollups, key, json_);
   ++records_emitted_;
   return Status::OK();
 }
@@ -143,19 +143,19 @@ Status RollupMerge::Emit(Emitter* out) {
       store_->Put(kMergedWmKey, OrderedValue(merged_wm_));
     }
   }
-  std::set<std::string> emitted;
+  // The rows emitted below, taken over from dirty_ (no copy of their keys).
+  std::map<std::string, int64_t> emitted;
+  emitted.swap(dirty_);
   // One RocksDB iterator for all rows' partials; it sees the partials Apply wrote (before it).
   std::unique_ptr<state::KvIterator> cursor;
-  for (auto& [key, end] : dirty_) {
+  for (auto& [key, end] : emitted) {
     SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, &cursor, out));
     if (end <= merged_wm_) {
       store_->Delete(IndexKey(end, key));
     } else {
       store_->Put(IndexKey(end, key), state::WrapExpiring(kNever, {}));
     }
-    emitted.insert(key);
   }
-  dirty_.clear();
   // Rows the watermark has now passed, oldest first.
   std::vector<std::pair<std::string, int64_t>> closing;
   for (auto it = store_->Scan(std::string(1, kIndexTag)); it->Valid(); it->Next()) {

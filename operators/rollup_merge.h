@@ -15,6 +15,7 @@
 #include "common/status.h"
 #include "operators/emitter.h"
 #include "operators/rollup_options.h"
+#include "operators/rollup_partial.h"
 #include "state/state_db.h"
 
 namespace spanpipe::rollup {
@@ -49,6 +50,9 @@ class RollupMerge {
   std::map<std::string, int64_t> dirty_;  // row key -> window end
   uint64_t records_emitted_ = 0;
   uint64_t stale_ignored_ = 0;
+  // Reused across partials: decoding one keeps the buffers of its dims and sketches.
+  RollupPartial scratch_;
+  std::string key_buf_, json_;
 };
 
 }  // namespace spanpipe::rollup

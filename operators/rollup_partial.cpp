@@ -61,4 +61,10 @@ Status DecodePartial(std::string_view in, RollupPartial* out, bool header_only) 
   return Status::OK();
 }
 
+bool DecodePartialVersion(std::string_view in, uint64_t* version) {
+  if (in.size() < 6 || in[0] != kPartialTag || in[1] != kFormat) return false;
+  in.remove_prefix(6);
+  return GetVarint64(&in, version);
+}
+
 }  // namespace spanpipe::rollup

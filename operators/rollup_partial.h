@@ -39,5 +39,7 @@ std::string HeartbeatKey(int32_t source_partition);
 
 // Decodes either kind. With header_only, stops after the watermark (and WindowId for partials).
 Status DecodePartial(std::string_view in, RollupPartial* out, bool header_only = false);
+// Only the version of a partial (false for a heartbeat or a truncated header).
+bool DecodePartialVersion(std::string_view in, uint64_t* version);
 
 }  // namespace spanpipe::rollup

@@ -1,5 +1,9 @@
 #include "operators/rollup_window.h"
 
+#include <charconv>
+#include <cstring>
+#include <iterator>
+
 #include "common/coding.h"
 #include "common/time_format.h"
 
@@ -50,40 +54,64 @@ int64_t WindowStartMs(Granularity g, int64_t event_ms) {
   return FloorDiv(event_ms, len) * len;
 }
 
-std::string ContractKey(const WindowId& id) {
+// Both keys below are built once per row emitted and per span (three granularities): sized
+// first, then written in place, instead of a dozen appends each checking capacity.
+void ContractKeyTo(const WindowId& id, std::string* out) {
   const RollupDims& d = id.dims;
+  char start[24];
+  const size_t start_len =
+      static_cast<size_t>(std::to_chars(start, start + sizeof(start), id.start_ms).ptr - start);
+  const std::string_view parts[] = {d.project,          GranularityName(id.granularity),
+                                    {start, start_len}, d.service,
+                                    d.provider,         d.model,
+                                    d.operation,        d.environment};
+  size_t n = std::size(parts) - 1;  // the separators
+  for (std::string_view s : parts) n += s.size();
+  out->assign(n, '|');
+  char* p = out->data();
+  for (std::string_view s : parts) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size() + 1;  // past the separator already in place
+  }
+}
+
+std::string ContractKey(const WindowId& id) {
   std::string k;
-  k.reserve(d.project.size() + d.service.size() + d.provider.size() + d.model.size() +
-            d.operation.size() + d.environment.size() + 32);
-  k.append(d.project).push_back('|');
-  k.append(GranularityName(id.granularity)).push_back('|');
-  k.append(std::to_string(id.start_ms)).push_back('|');
-  k.append(d.service).push_back('|');
-  k.append(d.provider).push_back('|');
-  k.append(d.model).push_back('|');
-  k.append(d.operation).push_back('|');
-  k.append(d.environment);
+  ContractKeyTo(id, &k);
   return k;
 }
 
-void EncodeWindowIdParts(Granularity g, int64_t start_ms, std::string_view project,
-                         std::string_view service, std::string_view provider,
-                         std::string_view model, std::string_view operation,
-                         std::string_view environment, std::string* out) {
-  out->push_back(static_cast<char>(g));
-  PutOrderedInt64(out, start_ms);
-  PutLengthPrefixed(out, project);
-  PutLengthPrefixed(out, service);
-  PutLengthPrefixed(out, provider);
-  PutLengthPrefixed(out, model);
-  PutLengthPrefixed(out, operation);
-  PutLengthPrefixed(out, environment);
+void EncodeWindowDims(std::string_view project, std::string_view service, std::string_view provider,
+                      std::string_view model, std::string_view operation,
+                      std::string_view environment, std::string* out) {
+  const std::string_view parts[] = {project, service, provider, model, operation, environment};
+  size_t n = 0;
+  for (std::string_view s : parts) n += VarintLength(s.size()) + s.size();
+  const size_t at = out->size();
+  out->resize(at + n);
+  char* p = out->data() + at;
+  for (std::string_view s : parts) {
+    p = EncodeVarint64To(p, s.size());
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  }
+}
+
+void EncodeWindowIdWithDims(Granularity g, int64_t start_ms, std::string_view encoded_dims,
+                            std::string* out) {
+  const size_t at = out->size();
+  out->resize(at + 9 + encoded_dims.size());
+  char* p = out->data() + at;
+  *p++ = static_cast<char>(g);
+  p = EncodeFixed64BETo(p, static_cast<uint64_t>(start_ms) ^ (uint64_t{1} << 63));  // ordered
+  std::memcpy(p, encoded_dims.data(), encoded_dims.size());
 }
 
 void EncodeWindowId(const WindowId& id, std::string* out) {
   const RollupDims& d = id.dims;
-  EncodeWindowIdParts(id.granularity, id.start_ms, d.project, d.service, d.provider, d.model,
-                      d.operation, d.environment, out);
+  out->push_back(static_cast<char>(id.granularity));
+  PutOrderedInt64(out, id.start_ms);
+  EncodeWindowDims(d.project, d.service, d.provider, d.model, d.operation, d.environment, out);
 }
 
 bool DecodeWindowId(std::string_view* in, WindowId* id) {

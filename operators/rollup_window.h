@@ -38,14 +38,18 @@ struct WindowId {
 
 // `project|granularity|window_start_ms|service|provider|model|operation|environment`.
 std::string ContractKey(const WindowId& id);
+// The same key into *out (replacing its content; the string's capacity is reused).
+void ContractKeyTo(const WindowId& id, std::string* out);
 
 // Binary (sortable by granularity, then start) encoding of a WindowId; used inside state keys.
 void EncodeWindowId(const WindowId& id, std::string* out);
-// The same bytes from the parts, without building a WindowId (the per-span path).
-void EncodeWindowIdParts(Granularity g, int64_t start_ms, std::string_view project,
-                         std::string_view service, std::string_view provider,
-                         std::string_view model, std::string_view operation,
-                         std::string_view environment, std::string* out);
+// The per-span path, without building a WindowId: a span's six dims encoded once (the tail of
+// EncodeWindowId's bytes), then the bytes of each of its windows from them.
+void EncodeWindowDims(std::string_view project, std::string_view service, std::string_view provider,
+                      std::string_view model, std::string_view operation,
+                      std::string_view environment, std::string* out);
+void EncodeWindowIdWithDims(Granularity g, int64_t start_ms, std::string_view encoded_dims,
+                            std::string* out);
 bool DecodeWindowId(std::string_view* in, WindowId* id);
 
 }  // namespace spanpipe::rollup

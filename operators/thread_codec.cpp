@@ -1,9 +1,10 @@
 #include "operators/thread_codec.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/coding.h"
-#include "common/json_writer.h"
+#include "common/json_cursor.h"
 #include "common/time_format.h"
 
 namespace spanpipe::threads {
@@ -39,6 +40,25 @@ bool GetList(std::string_view* in, std::vector<std::string>* list) {
     if (!GetString(in, &s)) return false;
   }
   return true;
+}
+// The listed trace with this id, or end. Called for every trace added to a thread and for every
+// trace of every partial merged, over lists of up to max_trace_ids: ids (32 hex digits) are told
+// apart by their first 8 bytes before a whole comparison.
+std::vector<ThreadTrace>::iterator FindTrace(std::vector<ThreadTrace>& v, std::string_view id) {
+  if (id.size() < 8) {
+    return std::find_if(v.begin(), v.end(),
+                        [&](const ThreadTrace& x) { return x.trace_id_hex == id; });
+  }
+  uint64_t head;
+  std::memcpy(&head, id.data(), 8);
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string& x = it->trace_id_hex;
+    if (x.size() != id.size()) continue;
+    uint64_t h;
+    std::memcpy(&h, x.data(), 8);
+    if (h == head && std::memcmp(x.data() + 8, id.data() + 8, id.size() - 8) == 0) return it;
+  }
+  return v.end();
 }
 bool TraceLess(const ThreadTrace& a, const ThreadTrace& b) {
   return a.start_unix_nano != b.start_unix_nano ? a.start_unix_nano < b.start_unix_nano
@@ -103,10 +123,15 @@ bool DecodeThreadPartial(std::string_view in, ThreadPartial* p) {
   return GetList(&in, &t.models) && GetList(&in, &t.user_ids) && in.empty();
 }
 
+bool DecodeThreadPartialVersion(std::string_view in, uint64_t* version) {
+  if (in.size() < 5 || static_cast<uint8_t>(in[0]) != kPartialV1) return false;
+  in.remove_prefix(5);
+  return GetVarint64(&in, version);
+}
+
 void AddThreadTrace(ThreadTotals* t, uint64_t start, std::string_view trace_id_hex, size_t cap) {
   auto& v = t->traces;
-  auto it = std::find_if(v.begin(), v.end(),
-                         [&](const ThreadTrace& x) { return x.trace_id_hex == trace_id_hex; });
+  auto it = FindTrace(v, trace_id_hex);
   if (it != v.end()) {
     if (start >= it->start_unix_nano) return;
     v.erase(it);
@@ -147,31 +172,46 @@ void MergeThreadTotals(const ThreadTotals& o, const ThreadLimits& limits, Thread
 
 void AppendThreadJson(std::string_view project, std::string_view thread_id, const ThreadTotals& t,
                       std::string* out) {
-  JsonWriter w(out);
-  w.BeginObject();
-  w.Field("project", project);
-  w.Field("thread_id", thread_id);
-  w.Key("trace_ids").BeginArray();
-  for (const auto& tr : t.traces) w.String(tr.trace_id_hex);
-  w.EndArray();
-  w.Field("trace_count", t.trace_count);
-  w.Field("span_count", t.span_count);
-  w.Field("llm_calls", t.llm_calls);
-  w.Field("errors", t.errors);
-  w.Field("input_tokens", t.input_tokens);
-  w.Field("output_tokens", t.output_tokens);
-  w.Field("cost_usd", t.cost_usd);
-  w.Field("first_seen",
-          std::string_view(FormatRfc3339Nanos(static_cast<int64_t>(t.first_seen_unix_nano))));
-  w.Field("last_seen",
-          std::string_view(FormatRfc3339Nanos(static_cast<int64_t>(t.last_seen_unix_nano))));
-  w.Key("models").BeginArray();
-  for (const auto& m : t.models) w.String(m);
-  w.EndArray();
-  w.Key("user_ids").BeginArray();
-  for (const auto& u : t.user_ids) w.String(u);
-  w.EndArray();
-  w.EndObject();
+  // Written through a cursor (one reservation per field): up to max_trace_ids ids per record.
+  JsonCursor c(out);
+  c.Literal("{\"project\":");
+  c.String(project);
+  c.Literal(",\"thread_id\":");
+  c.String(thread_id);
+  c.Literal(",\"trace_ids\":[");
+  for (size_t i = 0; i < t.traces.size(); ++i) {
+    if (i) c.Char(',');
+    c.String(t.traces[i].trace_id_hex);
+  }
+  c.Literal("],\"trace_count\":");
+  c.Int(t.trace_count);
+  c.Literal(",\"span_count\":");
+  c.Int(t.span_count);
+  c.Literal(",\"llm_calls\":");
+  c.Int(t.llm_calls);
+  c.Literal(",\"errors\":");
+  c.Int(t.errors);
+  c.Literal(",\"input_tokens\":");
+  c.Int(t.input_tokens);
+  c.Literal(",\"output_tokens\":");
+  c.Int(t.output_tokens);
+  c.Literal(",\"cost_usd\":");
+  c.Double(t.cost_usd);
+  c.Literal(",\"first_seen\":");
+  c.String(FormatRfc3339Nanos(static_cast<int64_t>(t.first_seen_unix_nano)));
+  c.Literal(",\"last_seen\":");
+  c.String(FormatRfc3339Nanos(static_cast<int64_t>(t.last_seen_unix_nano)));
+  c.Literal(",\"models\":[");
+  for (size_t i = 0; i < t.models.size(); ++i) {
+    if (i) c.Char(',');
+    c.String(t.models[i]);
+  }
+  c.Literal("],\"user_ids\":[");
+  for (size_t i = 0; i < t.user_ids.size(); ++i) {
+    if (i) c.Char(',');
+    c.String(t.user_ids[i]);
+  }
+  c.Literal("]}");
 }
 
 }  // namespace spanpipe::threads

@@ -50,6 +50,8 @@ std::string ThreadOutputKey(std::string_view project, std::string_view thread_id
 
 void EncodeThreadPartial(const ThreadPartial& p, std::string* out);
 bool DecodeThreadPartial(std::string_view in, ThreadPartial* p);
+// Only the version of an encoded partial (its header), without decoding the lists.
+bool DecodeThreadPartialVersion(std::string_view in, uint64_t* version);
 
 // Adds a trace to totals.traces keeping the oldest `cap` by (start, id); if the trace is already
 // listed its start is lowered to `start` when earlier.

@@ -1,6 +1,7 @@
 #include "operators/thread_groups.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "common/coding.h"
 
@@ -8,14 +9,13 @@ namespace spanpipe::threads {
 namespace {
 
 // groups store: be32(partition) project '\0' thread_id.
-std::string GroupKey(int32_t partition, std::string_view project, std::string_view thread_id) {
-  std::string k;
-  k.reserve(4 + project.size() + 1 + thread_id.size());
-  PutFixed32BE(&k, static_cast<uint32_t>(partition));
-  k.append(project);
-  k.push_back('\0');
-  k.append(thread_id);
-  return k;
+void GroupKey(int32_t partition, std::string_view project, std::string_view thread_id,
+              std::string* k) {
+  k->clear();
+  PutFixed32BE(k, static_cast<uint32_t>(partition));
+  k->append(project);
+  k->push_back('\0');
+  k->append(thread_id);
 }
 
 }  // namespace
@@ -29,8 +29,9 @@ Status ThreadGroups::Apply(const SpanRecord& span, const ResolveOutcome& outcome
     return Status::OK();
   }
   const TraceAggregate& trace = *outcome.trace;
-  std::string key = GroupKey(source_partition, trace.project, outcome.thread_id);
-  auto it = dirty_.find(key);
+  std::string& key = key_buf_;  // reused: most spans find their thread already in dirty_
+  GroupKey(source_partition, trace.project, outcome.thread_id, &key);
+  auto it = dirty_.find(std::string_view(key));
   if (it == dirty_.end()) {
     ThreadPartial p;
     bool found = false;
@@ -43,7 +44,7 @@ Status ThreadGroups::Apply(const SpanRecord& span, const ResolveOutcome& outcome
       p.project = trace.project;
       p.thread_id = outcome.thread_id;
     }
-    it = dirty_.emplace(std::move(key), std::move(p)).first;
+    it = dirty_.emplace(key, std::move(p)).first;
   }
   ThreadPartial& p = it->second;
   ThreadTotals& t = p.totals;
@@ -95,7 +96,14 @@ Status ThreadGroups::Apply(const SpanRecord& span, const ResolveOutcome& outcome
 }
 
 Status ThreadGroups::EmitPartials(Emitter* out) {
-  for (auto& [key, p] : dirty_) {
+  std::vector<const std::pair<const std::string, ThreadPartial>*> order;
+  order.reserve(dirty_.size());
+  for (const auto& entry : dirty_) order.push_back(&entry);
+  std::sort(order.begin(), order.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* entry : order) {
+    const std::string& key = entry->first;
+    const ThreadPartial& p = entry->second;
     value_buf_.clear();
     EncodeThreadPartial(p, &value_buf_);
     groups_->Put(key, value_buf_);

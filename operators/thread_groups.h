@@ -4,8 +4,9 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "common/status.h"
 #include "operators/emitter.h"
@@ -36,9 +37,14 @@ class ThreadGroups {
  private:
   state::KvStore* groups_;
   ThreadOptions options_;
-  // Changed since the last EmitPartials, keyed by store key; ordered so output order is stable.
-  std::map<std::string, ThreadPartial, std::less<>> dirty_;
-  std::string value_buf_;
+  // Changed since the last EmitPartials, keyed by store key. Hashed: it is looked up for every
+  // span; EmitPartials sorts the keys, so the output order stays the key order.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
+  std::unordered_map<std::string, ThreadPartial, KeyHash, std::equal_to<>> dirty_;
+  std::string key_buf_, value_buf_;
 };
 
 }  // namespace spanpipe::threads

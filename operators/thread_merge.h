@@ -28,7 +28,10 @@ class ThreadMerge {
   state::KvStore* merged_;
   ThreadLimits limits_;
   std::set<std::string, std::less<>> changed_;
-  std::string value_buf_;
+  // Reused across calls: decoded partials keep their strings' and lists' capacity, so a partial's
+  // trace-id list is not allocated again for every record.
+  ThreadPartial scratch_;
+  std::string key_buf_, value_buf_, json_;
 };
 
 }  // namespace spanpipe::threads

@@ -7,6 +7,8 @@
 #include <random>
 #include <vector>
 
+#include "common/coding.h"
+
 namespace spanpipe {
 namespace {
 
@@ -93,6 +95,111 @@ TEST(DDSketchTest, DecodeRejectsTruncatedInput) {
     std::string_view in(enc.data(), cut);
     DDSketch d;
     EXPECT_FALSE(d.DecodeFrom(&in)) << cut;
+  }
+}
+
+}  // namespace
+}  // namespace spanpipe
+
+namespace spanpipe {
+namespace {
+
+// DecodeFrom reuses the sketch's buffer: decoding into a sketch that held anything (another
+// accuracy, more or fewer buckets) must give the same sketch as decoding into a fresh one.
+TEST(DDSketchTest, DecodingIntoAUsedSketchEqualsAFreshDecode) {
+  std::mt19937_64 rng(17);
+  DDSketch reused(0.02);
+  for (int round = 0; round < 300; ++round) {
+    DDSketch s(round % 3 == 0 ? 0.01 : 0.005);
+    const int n = static_cast<int>(rng() % 200);
+    for (int i = 0; i < n; ++i) {
+      const double scale = std::pow(10.0, static_cast<double>(rng() % 8) - 2);
+      s.Add(i % 17 == 0 ? 0.0 : scale * static_cast<double>(rng() % 1000) / 7.0, 1 + rng() % 3);
+    }
+    std::string bytes;
+    s.EncodeTo(&bytes);
+    std::string_view a(bytes), b(bytes);
+    DDSketch fresh;
+    ASSERT_TRUE(fresh.DecodeFrom(&a));
+    ASSERT_TRUE(reused.DecodeFrom(&b));
+    EXPECT_TRUE(a.empty() && b.empty());
+    std::string fresh_bytes, reused_bytes;
+    fresh.EncodeTo(&fresh_bytes);
+    reused.EncodeTo(&reused_bytes);
+    ASSERT_EQ(reused_bytes, bytes);
+    ASSERT_EQ(fresh_bytes, bytes);
+    EXPECT_EQ(reused.count(), s.count());
+    EXPECT_EQ(reused.relative_accuracy(), s.relative_accuracy());
+    for (double q : kQuantiles) ASSERT_EQ(reused.Quantile(q), s.Quantile(q));
+  }
+  // Rejected input still fails with a used sketch.
+  std::string bad;
+  DDSketch(0.01).EncodeTo(&bad);
+  bad.back() = 5;  // claims 5 buckets, has none
+  std::string_view in(bad);
+  EXPECT_FALSE(reused.DecodeFrom(&in));
+}
+
+// Merging into an empty sketch copies the other's buckets: the same sketch as merging into one
+// that gets emptied by the general path (a sketch holding only a zero, then its twin).
+TEST(DDSketchTest, MergeIntoEmptyEqualsTheGeneralMerge) {
+  std::mt19937_64 rng(19);
+  for (int round = 0; round < 200; ++round) {
+    DDSketch other(0.005);
+    const int n = static_cast<int>(rng() % 100);
+    for (int i = 0; i < n; ++i) other.Add(static_cast<double>(rng() % 100000) / 3.0);
+    if (round % 7 == 0) other.Add(0.0, 3);
+    DDSketch empty(0.005);
+    empty.Merge(other);
+    // General path: start from a sketch that already holds one value, merge, and compare with
+    // that value added to a copy.
+    DDSketch general(0.005), expected = other;
+    general.Add(5.0);
+    general.Merge(other);
+    expected.Add(5.0);
+    std::string a, b, c, d;
+    empty.EncodeTo(&a);
+    other.EncodeTo(&b);
+    general.EncodeTo(&c);
+    expected.EncodeTo(&d);
+    ASSERT_EQ(a, b);
+    ASSERT_EQ(c, d);
+    EXPECT_EQ(empty.count(), other.count());
+    for (double q : kQuantiles) ASSERT_EQ(empty.Quantile(q), other.Quantile(q));
+  }
+}
+
+// The buckets are written in place; the previous form appended two varints per bucket.
+TEST(DDSketchTest, EncodingMatchesTheAppendFormulation) {
+  std::mt19937_64 rng(37);
+  for (int round = 0; round < 200; ++round) {
+    DDSketch s(0.01);
+    const int n = static_cast<int>(rng() % 300);
+    for (int i = 0; i < n; ++i)
+      s.Add(
+          std::pow(10.0, static_cast<double>(rng() % 12) - 6) * static_cast<double>(1 + rng() % 9),
+          1 + rng() % 1000);
+    std::string bytes = "prefix";
+    s.EncodeTo(&bytes);
+    // Decode by hand: accuracy, zero count, n, then (gap, count) pairs of the non-empty buckets.
+    std::string_view in(bytes);
+    in.remove_prefix(6);
+    double alpha;
+    uint64_t zero, buckets;
+    ASSERT_TRUE(GetDouble(&in, &alpha) && GetVarint64(&in, &zero) && GetVarint64(&in, &buckets));
+    uint64_t total = zero;
+    for (uint64_t i = 0; i < buckets; ++i) {
+      uint64_t gap, c;
+      ASSERT_TRUE(GetVarint64(&in, &gap) && GetVarint64(&in, &c));
+      total += c;
+    }
+    EXPECT_TRUE(in.empty());
+    EXPECT_EQ(total, s.count());
+    std::string_view again(bytes);
+    again.remove_prefix(6);
+    DDSketch back;
+    ASSERT_TRUE(back.DecodeFrom(&again));
+    for (double q : kQuantiles) ASSERT_EQ(back.Quantile(q), s.Quantile(q));
   }
 }
 

@@ -85,3 +85,58 @@ TEST(HyperLogLogTest, EncodeDecodeKeepsEveryMode) {
 
 }  // namespace
 }  // namespace spanpipe
+
+namespace spanpipe {
+namespace {
+
+// DecodeFrom resets the sketch in place (its buffers are reused): decoding exact, sparse and dense
+// forms in any order into one sketch must equal decoding each into a fresh one.
+TEST(HyperLogLogTest, DecodingIntoAUsedSketchEqualsAFreshDecode) {
+  HyperLogLog reused(14);
+  for (int round = 0; round < 60; ++round) {
+    const size_t items = round % 3 == 0 ? 10 : round % 3 == 1 ? 2000 : 40000;
+    HyperLogLog s(round % 4 == 0 ? 12 : 14);
+    for (size_t i = 0; i < items; ++i) s.Add("item-" + std::to_string(round * 100000 + i));
+    std::string bytes;
+    s.EncodeTo(&bytes);
+    std::string_view a(bytes), b(bytes);
+    HyperLogLog fresh;
+    ASSERT_TRUE(fresh.DecodeFrom(&a));
+    ASSERT_TRUE(reused.DecodeFrom(&b));
+    std::string again;
+    reused.EncodeTo(&again);
+    ASSERT_EQ(again, bytes);
+    EXPECT_EQ(reused.Estimate(), fresh.Estimate());
+    EXPECT_EQ(reused.Estimate(), s.Estimate());
+    EXPECT_EQ(reused.precision(), s.precision());
+    EXPECT_EQ(reused.exact(), s.exact());
+  }
+}
+
+// A dense sketch merged into an empty one is copied: the same as merging it into a sketch that
+// first turns dense through the general path.
+TEST(HyperLogLogTest, DenseMergeIntoEmptyEqualsTheGeneralMerge) {
+  HyperLogLog dense(14);
+  for (int i = 0; i < 5000; ++i) dense.Add("u" + std::to_string(i));
+  ASSERT_FALSE(dense.exact());
+  HyperLogLog empty(14), one(14), expected = dense;
+  empty.Merge(dense);
+  one.Add("u0");  // already in dense: the union is dense itself
+  one.Merge(dense);
+  std::string a, b, c;
+  empty.EncodeTo(&a);
+  dense.EncodeTo(&b);
+  one.EncodeTo(&c);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(c, b);
+  // An exact set merged into an empty sketch still goes hash by hash.
+  HyperLogLog small(14), into(14);
+  small.Add("a");
+  small.Add("b");
+  into.Merge(small);
+  EXPECT_EQ(into.Estimate(), 2u);
+  EXPECT_TRUE(into.exact());
+}
+
+}  // namespace
+}  // namespace spanpipe

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
+#include "common/coding.h"
 #include "common/time_format.h"
 #include "operators/rollup_partial.h"
 
@@ -51,6 +54,46 @@ TEST(RollupWindowTest, TimesBefore1970FloorInsteadOfTruncating) {
   EXPECT_EQ(WindowStartMs(Granularity::k1d, 0), 0);
 }
 
+// The keys are written in place (sized first): the same bytes as the append formulation they
+// replaced, for random dims (empty, long enough for 2-byte length varints, any byte).
+TEST(RollupWindowTest, InPlaceKeysMatchTheAppendFormulation) {
+  std::mt19937_64 rng(9);
+  auto text = [&] {
+    std::string s(rng() % 4 == 0 ? rng() % 300 : rng() % 12, '\0');
+    for (char& c : s) c = static_cast<char>(rng());
+    return s;
+  };
+  for (int i = 0; i < 5000; ++i) {
+    WindowId id{static_cast<Granularity>(rng() % 3),
+                static_cast<int64_t>(rng()),
+                {text(), text(), text(), text(), text(), text()}};
+    if (i % 7 == 0) id.start_ms = i % 2 ? INT64_MIN : INT64_MAX;
+    const RollupDims& d = id.dims;
+    std::string expected = "prefix";
+    expected.push_back(static_cast<char>(id.granularity));
+    PutOrderedInt64(&expected, id.start_ms);
+    for (const std::string* part :
+         {&d.project, &d.service, &d.provider, &d.model, &d.operation, &d.environment})
+      PutLengthPrefixed(&expected, *part);
+    std::string key = "prefix";
+    EncodeWindowId(id, &key);
+    ASSERT_EQ(key, expected);
+    std::string dims, from_dims = "prefix";
+    EncodeWindowDims(d.project, d.service, d.provider, d.model, d.operation, d.environment, &dims);
+    EncodeWindowIdWithDims(id.granularity, id.start_ms, dims, &from_dims);
+    ASSERT_EQ(from_dims, expected);
+    std::string_view in(key);
+    in.remove_prefix(6);
+    WindowId back;
+    ASSERT_TRUE(DecodeWindowId(&in, &back));
+    EXPECT_EQ(back, id);
+    EXPECT_EQ(ContractKey(id), d.project + "|" + std::string(GranularityName(id.granularity)) +
+                                   "|" + std::to_string(id.start_ms) + "|" + d.service + "|" +
+                                   d.provider + "|" + d.model + "|" + d.operation + "|" +
+                                   d.environment);
+  }
+}
+
 TEST(RollupWindowTest, ContractKeyAndNames) {
   WindowId id{Granularity::k1h, 3'600'000, {"proj", "svc", "openai", "gpt-4o", "chat", ""}};
   EXPECT_EQ(ContractKey(id), "proj|1h|3600000|svc|openai|gpt-4o|chat|");
@@ -92,6 +135,18 @@ TEST(RollupWindowTest, PartialRoundTrip) {
   EXPECT_EQ(d.watermark_ms, 99);
   EXPECT_FALSE(DecodePartial(enc.substr(0, enc.size() - 3), &d).ok());
   EXPECT_FALSE(DecodePartial("garbage", &d).ok());
+  // The merge reads only the version of a stored partial.
+  uint64_t version = 0;
+  ASSERT_TRUE(DecodePartialVersion(enc, &version));
+  EXPECT_EQ(version, 42u);
+  EXPECT_FALSE(DecodePartialVersion(hb, &version));
+  EXPECT_FALSE(DecodePartialVersion(enc.substr(0, 6), &version));
+  // Decoding into the partial used above (a heartbeat) gives the whole partial again.
+  ASSERT_TRUE(DecodePartial(enc, &d).ok());
+  EXPECT_EQ(d.id, id);
+  std::string again;
+  EncodePartial(d.source_partition, d.version, d.watermark_ms, d.id, d.metrics, &again);
+  EXPECT_EQ(again, enc);
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "operators/trace_registry.h"
 #include "resolve_test_util.h"
 
@@ -184,6 +187,29 @@ TEST_F(ThreadGroupsTest, OneRecordPerKeyPerCallWithGrowingVersion) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_GT(out[0].version, v1);
   EXPECT_EQ(out[0].totals.span_count, 11);
+}
+
+// Partials come out in store-key order (partition, project, thread) whatever the order the
+// threads changed in: the pending threads are hashed, and sorted when emitted.
+TEST_F(ThreadGroupsTest, PartialsComeOutInKeyOrder) {
+  const std::vector<std::pair<std::string, int32_t>> threads = {
+      {"t9", 1}, {"t1", 0}, {"t5", 2}, {"t3", 0}, {"t10", 1}, {"t0", 2}, {"t7", 0}};
+  int trace = 0;
+  for (const auto& [thread, partition] : threads) {
+    char hex[33];
+    std::snprintf(hex, sizeof(hex), "%032x", 0x100 + trace++);
+    Apply({.trace_hex = hex, .span_hex = testutil::SpanHex(1), .thread_id = thread}, partition);
+  }
+  auto out = Emit();
+  ASSERT_EQ(out.size(), threads.size());
+  auto sorted = threads;
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second < b.second : a.first < b.first;
+  });
+  for (size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(out[i].partition, sorted[i].second) << i;
+    EXPECT_EQ(out[i].thread_id, sorted[i].first) << i;
+  }
 }
 
 TEST_F(ThreadGroupsTest, TotalsContinueFromCommittedState) {

@@ -1,7 +1,10 @@
 #include "operators/thread_merge.h"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "resolve_test_util.h"
 
@@ -134,6 +137,94 @@ TEST_F(ThreadMergeTest, MergedStateSurvivesRestart) {
 TEST_F(ThreadMergeTest, GarbagePartialIsRejected) {
   EXPECT_FALSE(merge_->Apply("default|conv", "not a partial").ok());
   EXPECT_TRUE(Emit().empty());
+}
+
+// (codec paths the merge uses)
+
+TEST(ThreadCodecTest, VersionAloneMatchesTheWholeDecode) {
+  for (uint64_t version : {uint64_t{0}, uint64_t{1}, uint64_t{300}, UINT64_MAX}) {
+    ThreadPartial p;
+    p.partition = 7;
+    p.version = version;
+    p.project = "p";
+    p.thread_id = "t";
+    p.totals.traces.push_back({5, "00000000000000000000000000000001"});
+    std::string bytes;
+    EncodeThreadPartial(p, &bytes);
+    uint64_t v = 1234;
+    ASSERT_TRUE(DecodeThreadPartialVersion(bytes, &v));
+    EXPECT_EQ(v, version);
+  }
+  uint64_t v;
+  EXPECT_FALSE(DecodeThreadPartialVersion("", &v));
+  EXPECT_FALSE(DecodeThreadPartialVersion(std::string("\x02\0\0\0\0\x01", 6), &v));
+  EXPECT_FALSE(DecodeThreadPartialVersion(std::string("\x01\0\0\0\0", 5), &v));  // no version
+}
+
+// The merge decodes every partial into one reused object: a long list followed by a shorter one
+// must not leave entries of the first behind.
+TEST(ThreadCodecTest, DecodingIntoAUsedPartialEqualsAFreshDecode) {
+  ThreadPartial reused;
+  for (int round = 0; round < 20; ++round) {
+    ThreadPartial p;
+    p.partition = round;
+    p.version = static_cast<uint64_t>(round) * 3;
+    p.project = std::string(static_cast<size_t>(round % 5) * 7, 'p');
+    p.thread_id = "thread-" + std::to_string(round);
+    const int n = (round * 37) % 101;
+    for (int i = 0; i < n; ++i)
+      p.totals.traces.push_back(
+          {static_cast<uint64_t>(i), std::string(32, static_cast<char>('a' + i % 6))});
+    for (int i = 0; i < round % 4; ++i) p.totals.models.push_back("m" + std::to_string(i));
+    for (int i = 0; i < (round + 1) % 3; ++i) p.totals.user_ids.push_back("u" + std::to_string(i));
+    p.totals.span_count = round;
+    std::string bytes;
+    EncodeThreadPartial(p, &bytes);
+    ASSERT_TRUE(DecodeThreadPartial(bytes, &reused));
+    std::string again;
+    EncodeThreadPartial(reused, &again);
+    ASSERT_EQ(again, bytes) << round;
+  }
+}
+
+// AddThreadTrace finds a listed id by its first 8 bytes before comparing it whole: the same
+// lists as the plain search on random ids, many sharing prefixes, some shorter than 8 bytes.
+TEST(ThreadCodecTest, AddThreadTraceMatchesAPlainSearch) {
+  auto reference = [](ThreadTotals* t, uint64_t start, const std::string& id, size_t cap) {
+    auto& v = t->traces;
+    auto it = std::find_if(v.begin(), v.end(),
+                           [&](const ThreadTrace& x) { return x.trace_id_hex == id; });
+    if (it != v.end()) {
+      if (start >= it->start_unix_nano) return;
+      v.erase(it);
+    }
+    ThreadTrace tr{start, id};
+    auto less = [](const ThreadTrace& a, const ThreadTrace& b) {
+      return a.start_unix_nano != b.start_unix_nano ? a.start_unix_nano < b.start_unix_nano
+                                                    : a.trace_id_hex < b.trace_id_hex;
+    };
+    auto pos = std::lower_bound(v.begin(), v.end(), tr, less);
+    if (v.size() >= cap && pos == v.end()) return;
+    v.insert(pos, std::move(tr));
+    if (v.size() > cap) v.resize(cap);
+  };
+  std::mt19937_64 rng(31);
+  for (int round = 0; round < 200; ++round) {
+    ThreadTotals a, b;
+    const size_t cap = 1 + rng() % 30;
+    for (int i = 0; i < 300; ++i) {
+      std::string id = rng() % 10 == 0 ? std::to_string(rng() % 50)
+                                       : "0123456789abcdef" + std::to_string(rng() % 60);
+      const uint64_t start = rng() % 100;
+      AddThreadTrace(&a, start, id, cap);
+      reference(&b, start, id, cap);
+    }
+    ASSERT_EQ(a.traces.size(), b.traces.size());
+    for (size_t i = 0; i < a.traces.size(); ++i) {
+      ASSERT_EQ(a.traces[i].trace_id_hex, b.traces[i].trace_id_hex);
+      ASSERT_EQ(a.traces[i].start_unix_nano, b.traces[i].start_unix_nano);
+    }
+  }
 }
 
 }  // namespace
