@@ -148,6 +148,7 @@ void BM_ResolveCheckpoint(benchmark::State& state, int64_t traces, int64_t spans
     so.stores = {"traces", "spans", "idle"};
     so.expiring_stores = {"traces", "spans"};
     so.point_stores = {"traces", "spans"};  // as the job declares them (topology/state_layout)
+    so.transient_stores = {"idle"};
     std::unique_ptr<state::StateDb> db;
     if (!state::StateDb::Open(so, &db).ok()) {
       state.SkipWithError("cannot open state");

@@ -240,7 +240,7 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
   dbo.allow_concurrent_memtable_write = false;
 
   static ExpiryFilter expiry_filter;
-  auto cf_options = [&](bool expiring, bool point) {
+  auto cf_options = [&](bool expiring, bool point, bool transient = false) {
     rocksdb::ColumnFamilyOptions cfo;
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = sdb->cache_;
@@ -261,8 +261,8 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
     // memtable answers them without walking its skip list.
     cfo.memtable_prefix_bloom_size_ratio = 0.05;
     cfo.memtable_whole_key_filtering = true;
-    cfo.compression = rocksdb::kLZ4Compression;
-    cfo.bottommost_compression = rocksdb::kZSTD;
+    cfo.compression = transient ? rocksdb::kNoCompression : rocksdb::kLZ4Compression;
+    cfo.bottommost_compression = transient ? rocksdb::kNoCompression : rocksdb::kZSTD;
     cfo.level_compaction_dynamic_level_bytes = true;
     if (expiring) cfo.compaction_filter = &expiry_filter;
     if (point) {
@@ -278,8 +278,9 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
     return std::find(names.begin(), names.end(), name) != names.end();
   };
   for (const auto& name : options.stores) {
-    cfs.emplace_back(name, cf_options(listed(options.expiring_stores, name),
-                                      listed(options.point_stores, name)));
+    cfs.emplace_back(
+        name, cf_options(listed(options.expiring_stores, name), listed(options.point_stores, name),
+                         listed(options.transient_stores, name)));
   }
   // Column families present on disk but no longer declared must still be opened.
   std::vector<std::string> existing;

@@ -30,6 +30,8 @@ inline state::StateOptions JobStateOptions(const Config& cfg, const std::string&
   // Read by key only; the idle index and the merge stores are scanned.
   o.point_stores = {kOffsets,       kTraces,        kTraceSpans,   kThreadGroups,
                     kRollupWindows, kRollupUnbound, kContentChunks};
+  // The idle index and its close snapshots live for the idle timeout (docs/trace-resolution.md).
+  o.transient_stores = {kTraceIdle};
   return o;
 }
 

@@ -242,6 +242,24 @@ TEST_F(StateDbTest, ExpiredValuesAreDroppedByCompaction) {
   EXPECT_EQ(payload, "kept");
 }
 
+// A transient store is not compressed: the same compressible data takes its full size on disk
+// there and a fraction of it in an ordinary store.
+TEST_F(StateDbTest, TransientStoreIsWrittenUncompressed) {
+  auto on_disk = [&](bool transient) {
+    std::filesystem::remove_all(dir_);
+    opts_.transient_stores = transient ? std::vector<std::string>{"a"} : std::vector<std::string>{};
+    auto db = Open();
+    const std::string value(4096, 'x');
+    for (int i = 0; i < 1024; ++i) db->store("a")->Put("k" + std::to_string(i), value);
+    EXPECT_TRUE(db->Commit().ok());
+    EXPECT_TRUE(db->CompactAll().ok());
+    return db->ApproximateSizeBytes();
+  };
+  const uint64_t plain = on_disk(true), compressed = on_disk(false);
+  EXPECT_GT(plain, uint64_t{4} << 20);  // 1024 x 4 KiB
+  EXPECT_LT(compressed * 10, plain) << compressed << " vs " << plain;
+}
+
 TEST_F(StateDbTest, UndeclaredStoreIsNull) {
   auto db = Open();
   EXPECT_EQ(db->store("nope"), nullptr);
