@@ -159,6 +159,16 @@ bool DecodeTraceState(std::string_view in, TraceState* st) {
   return true;
 }
 
+bool AppendClosedTraceState(std::string_view in, std::string* out) {
+  if (in.size() < 2 ||
+      (static_cast<uint8_t>(in[0]) != kFormatV1 && static_cast<uint8_t>(in[0]) != kFormatV2)) {
+    return false;
+  }
+  out->append(in);
+  (*out)[out->size() - in.size() + 1] &= static_cast<char>(~kFlagOpen);
+  return true;
+}
+
 bool PeekTraceState(std::string_view in, bool* open, int64_t* last_update_ms,
                     int64_t* idle_key_ms) {
   if (in.size() < 2) return false;

@@ -63,6 +63,9 @@ bool ParseIdleBucketKey(std::string_view key, int64_t* bucket_ms);
 // Value payload (inside state::WrapExpiring). First byte is a format version.
 void EncodeTraceState(const TraceState& st, std::string* out);
 bool DecodeTraceState(std::string_view in, TraceState* st);
+// Appends the encoded state `in` with its open flag cleared: the closed trace's value, byte for
+// byte what EncodeTraceState writes for it. False if `in` is not an encoded state.
+bool AppendClosedTraceState(std::string_view in, std::string* out);
 // The fields a close scan decides on, without decoding the rest.
 bool PeekTraceState(std::string_view in, bool* open, int64_t* last_update_ms, int64_t* idle_key_ms);
 

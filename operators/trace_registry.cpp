@@ -80,6 +80,37 @@ Status TraceRegistry::Load(std::string_view key, std::string_view snapshot, bool
   return LoadAbsent(key, hash, snapshot, reload, entry, existed);
 }
 
+// project, trace id hex and trace UUID come from the key, not the stored value.
+Status TraceRegistry::FillIdentity(std::string_view key, TraceAggregate* agg) {
+  std::string_view project;
+  const uint8_t* trace_id = nullptr;
+  if (!ParseTraceKey(key, &project, &trace_id)) return Status::Internal("bad trace key");
+  agg->project.assign(project);
+  agg->trace_id_hex.resize(32);
+  HexEncodeTo(trace_id, 16, agg->trace_id_hex.data());
+  TraceUuidTo(project, trace_id, &agg->trace_uuid);
+  return Status::OK();
+}
+
+// A due trace outside the cache, closed from its snapshot without entering the cache: the closed
+// state is the snapshot's bytes with the open flag cleared (what WriteBack would encode).
+Status TraceRegistry::CloseFromSnapshot(std::string_view key, std::string_view snapshot,
+                                        Emitter* out, std::string* json) {
+  TraceState& st = closing_;
+  if (!DecodeTraceState(snapshot, &st)) return Status::Corruption("undecodable trace snapshot");
+  SPANPIPE_RETURN_IF_ERROR(FillIdentity(key, &st.agg));
+  json->clear();
+  AppendTraceJson(st.agg, json);
+  out->Emit(streams::kTraces, st.agg.trace_id_hex, *json);
+  wrap_buf_.clear();
+  PutOrderedInt64(&wrap_buf_, ExpiryMs());
+  if (!AppendClosedTraceState(snapshot, &wrap_buf_)) return Status::Corruption("bad snapshot");
+  traces_->Put(key, wrap_buf_);
+  --open_count_;
+  meta_dirty_ = true;
+  return Status::OK();
+}
+
 TraceRegistry::Entry* TraceRegistry::Cached(std::string_view key, uint64_t hash) {
   Entry* e = cache_.Find(key, hash);
   if (e != nullptr) lru_.splice(lru_.begin(), lru_, e->lru_it);
@@ -117,13 +148,7 @@ Status TraceRegistry::LoadAbsent(std::string_view key, uint64_t hash, std::strin
     // it so far goes stale, in the same commit as the change.
     if (reload && e->st.open) AppendSnapshot(e->st.idle_key_ms, e->key, {});
   }
-  std::string_view project;
-  const uint8_t* trace_id = nullptr;
-  if (!ParseTraceKey(e->key, &project, &trace_id)) return Status::Internal("bad trace key");
-  e->st.agg.project.assign(project);
-  e->st.agg.trace_id_hex.resize(32);
-  HexEncodeTo(trace_id, 16, e->st.agg.trace_id_hex.data());
-  TraceUuidTo(project, trace_id, &e->st.agg.trace_uuid);
+  SPANPIPE_RETURN_IF_ERROR(FillIdentity(e->key, &e->st.agg));
   PushFront(&lru_, e.get());
   e->lru_it = lru_.begin();
   *entry = e.get();
@@ -477,8 +502,14 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
             if (kept.insert(trace_key).second) PutLengthPrefixed(&remainder, trace_key);
             continue;  // not due yet: stays, and stays out of the cache
           }
-          snapshot = s->second;
-          s->second = {};  // loaded now: the cache or the store is newer from here on
+          if (last_update < cutoff_ms) {
+            ++close_snapshot_reads_;
+            SPANPIPE_RETURN_IF_ERROR(CloseFromSnapshot(trace_key, s->second, out, &json));
+            s->second = {};  // closed: a later entry of it in this bucket is stale
+            continue;
+          }
+          snapshot = s->second;  // to be moved: through the cache
+          s->second = {};        // loaded now: the cache or the store is newer from here on
         }
       }
       if (e == nullptr) {

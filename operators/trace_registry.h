@@ -69,6 +69,9 @@ class TraceRegistry {
               bool* existed);
   // nullptr if not cached; else now the most recently used. hash = Hash64(key).
   Entry* Cached(std::string_view key, uint64_t hash);
+  Status FillIdentity(std::string_view key, TraceAggregate* agg);
+  Status CloseFromSnapshot(std::string_view key, std::string_view snapshot, Emitter* out,
+                           std::string* json);
   Status LoadAbsent(std::string_view key, uint64_t hash, std::string_view snapshot, bool reload,
                     Entry** entry, bool* existed);
   // Records key's state (payload; empty = "stale, read the store") in its idle bucket's
@@ -123,6 +126,7 @@ class TraceRegistry {
   std::string snapshot_values_;
   std::unordered_map<std::string_view, std::string_view, KeyHash> snapshots_;
   std::string key_buf_, value_buf_, wrap_buf_, apply_key_, span_key_;
+  TraceState closing_;  // reused by CloseFromSnapshot
 };
 
 }  // namespace spanpipe::resolve

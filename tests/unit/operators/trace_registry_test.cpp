@@ -166,6 +166,19 @@ TEST(TraceCodecTest, StateRoundTrips) {
   ASSERT_TRUE(DecodeTraceState(v1, &got));
   EXPECT_TRUE(got.spans_in_store);
   EXPECT_EQ(got.agg.models, (std::vector<std::string>{"a", "b"}));
+
+  // A close from a snapshot writes the snapshot with the open flag cleared: byte for byte the
+  // encoding of the same state closed.
+  st.span_ids = {1, 2, 3};
+  st.spans_in_store = true;
+  enc.clear();
+  EncodeTraceState(st, &enc);
+  std::string closed = "prefix", expected = "prefix";
+  ASSERT_TRUE(AppendClosedTraceState(enc, &closed));
+  st.open = false;
+  EncodeTraceState(st, &expected);
+  EXPECT_EQ(closed, expected);
+  EXPECT_FALSE(AppendClosedTraceState("\x07\x01", &closed));
 }
 
 TEST(TraceCodecTest, InlineSpanIdsRoundTripAndAreBounded) {
