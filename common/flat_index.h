@@ -2,7 +2,7 @@
 // (linear probing, backward-shift deletion, load factor <= 1/2). A slot holds the key's 64-bit
 // hash and the pointer, so a lookup reads one slot array line and touches the object only on a
 // hash match; std::unordered_map walks a chain of separately allocated nodes and reads each key
-// through a pointer, which cost the trace registry's cache a fifth of its time at 10 M traces
+// through a pointer, which cost the trace registry's cache a fifth of its time at 2 M traces
 // (docs/PERFORMANCE.md). Not owning; the caller supplies well-mixed hashes (e.g. XXH64).
 #pragma once
 

@@ -68,16 +68,14 @@ int64_t TraceRegistry::ExpiryMs() const {
   return now > INT64_MAX - options_.retention_ms ? INT64_MAX : now + options_.retention_ms;
 }
 
-// Loads key into the cache (most recently used): from a snapshot, from the store or fresh.
-Status TraceRegistry::Load(std::string_view key, std::string_view snapshot, bool reload,
-                           Entry** entry, bool* existed) {
+Status TraceRegistry::Load(std::string_view key, Entry** entry, bool* existed) {
   const uint64_t hash = Hash64(key);
   if (Entry* e = Cached(key, hash)) {
     *entry = e;
     *existed = true;
     return Status::OK();
   }
-  return LoadAbsent(key, hash, snapshot, reload, entry, existed);
+  return LoadAbsent(key, hash, /*snapshot=*/{}, /*reload=*/true, entry, existed);
 }
 
 // project, trace id hex and trace UUID come from the key, not the stored value.
@@ -286,7 +284,7 @@ Status TraceRegistry::Apply(const SpanRecord& span, int64_t now_ms, ResolveOutco
   AppendTraceKey(&key, span.project, span.trace_id);
   Entry* e = nullptr;
   bool existed = false;
-  SPANPIPE_RETURN_IF_ERROR(Load(key, {}, /*reload=*/true, &e, &existed));
+  SPANPIPE_RETURN_IF_ERROR(Load(key, &e, &existed));
   SPANPIPE_RETURN_IF_ERROR(EvictIfFull());  // e is the most recent entry: never the victim
   TraceAggregate& a = e->st.agg;
 

@@ -63,10 +63,10 @@ class TraceRegistry {
 
  private:
   struct Entry;
-  // Loads key into the cache. snapshot: the trace's current state from a close snapshot (no
-  // store read); empty = read the store. reload: called for a span (see AppendSnapshot).
-  Status Load(std::string_view key, std::string_view snapshot, bool reload, Entry** entry,
-              bool* existed);
+  // Loads the trace of a span into the cache (most recently used): cached, from the store, or
+  // fresh. LoadAbsent: the key is known not to be cached; snapshot = its close snapshot (no
+  // store read), else read the store; reload: for a span (see AppendSnapshot).
+  Status Load(std::string_view key, Entry** entry, bool* existed);
   // nullptr if not cached; else now the most recently used. hash = Hash64(key).
   Entry* Cached(std::string_view key, uint64_t hash);
   Status FillIdentity(std::string_view key, TraceAggregate* agg);
@@ -125,7 +125,7 @@ class TraceRegistry {
   std::vector<std::string> snapshot_keys_;
   std::string snapshot_values_;
   std::unordered_map<std::string_view, std::string_view, KeyHash> snapshots_;
-  std::string key_buf_, value_buf_, wrap_buf_, apply_key_, span_key_;
+  std::string value_buf_, wrap_buf_, apply_key_, span_key_;
   TraceState closing_;  // reused by CloseFromSnapshot
 };
 
