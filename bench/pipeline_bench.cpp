@@ -187,6 +187,9 @@ void BM_Pipeline(benchmark::State& state, int mode) {
     Config cfg;
     cfg.content.enabled = mode == 2;
     cfg.state.memory_mib = 256;
+    // 0: checkpoints synced through RocksDB's write-ahead log (before the fourth session).
+    cfg.checkpoint.persist_interval_ms =
+        EnvInt("SPANPIPE_BENCH_PERSIST_MS", cfg.checkpoint.persist_interval_ms);
     PriceTable prices;
     std::unique_ptr<state::StateDb> db;
     std::unique_ptr<ObjectStore> objects;

@@ -238,6 +238,8 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
   dbo.max_total_wal_size = 256ull << 20;
   // One writer thread; hash memtables (point_stores) do not support concurrent inserts.
   dbo.allow_concurrent_memtable_write = false;
+  // Without the log, a flush of one store alone could persist state whose offsets are not.
+  dbo.atomic_flush = !options.write_ahead_log;
 
   static ExpiryFilter expiry_filter;
   auto cf_options = [&](bool expiring, bool point, bool transient = false) {
@@ -300,6 +302,7 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
     sdb->stores_.emplace(cfs[i].name, std::move(store));
   }
   sdb->batch_ = std::make_unique<rocksdb::WriteBatch>();
+  sdb->write_ahead_log_ = options.write_ahead_log;
   *out = std::move(sdb);
   return Status::OK();
 }
@@ -338,7 +341,8 @@ Status StateDb::Commit() {
     }
   }
   rocksdb::WriteOptions wo;
-  wo.sync = true;
+  wo.sync = write_ahead_log_;
+  wo.disableWAL = !write_ahead_log_;
   rocksdb::Status s = db_->Write(wo, &batch);
   if (batch.GetDataSize() > (64u << 20))
     batch_ = std::make_unique<rocksdb::WriteBatch>();  // shrink
@@ -371,6 +375,24 @@ std::string StateDb::GetProperty(std::string_view property) const {
   std::string v;
   db_->GetProperty(S(property), &v);
   return v;
+}
+
+Status StateDb::Persist(bool wait) {
+  if (write_ahead_log_) return Status::OK();
+  rocksdb::FlushOptions fo;
+  fo.wait = wait;
+  // Do not wait for earlier flushes first: a periodic persist must not stall the checkpoint.
+  fo.allow_write_stall = true;
+  return FromRocks(db_->Flush(fo, handles_));
+}
+
+bool StateDb::PersistPending() const {
+  for (auto* h : handles_) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kNumImmutableMemTable, &v) && v > 0)
+      return true;
+  }
+  return false;
 }
 
 Status StateDb::FlushMemtables() {

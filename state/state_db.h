@@ -52,6 +52,13 @@ struct StateOptions {
   // compacted, and compressing it (zstd at the bottom level) only to decompress it within
   // seconds was ~8 % of the trace registry's close scan at 2 M traces (perf).
   std::vector<std::string> transient_stores;
+  // true: every Commit is synced through RocksDB's write-ahead log before it returns.
+  // false: commits skip the log. A Commit is still atomic (one WriteBatch into the memtables) but
+  // reaches disk only with the next flush, and every flush covers all stores at once
+  // (atomic_flush), so a crash reverts state and the offsets stored beside it together to an
+  // earlier commit, never to a mix. Persist() bounds how far back. The input log is then the redo
+  // log, as in Kafka Streams and Flink (docs/architecture.md, "Checkpoint cycle").
+  bool write_ahead_log = true;
 };
 
 class StateDb;
@@ -149,8 +156,15 @@ class StateDb {
 
   // nullptr if the store was not declared in StateOptions::stores.
   KvStore* store(std::string_view name);
-  // Applies all pending writes atomically (WAL-synced), then starts a new pending batch.
+  // Applies all pending writes atomically (WAL-synced when write_ahead_log), then starts a new
+  // pending batch.
   Status Commit();
+  // Without a write-ahead log: flushes every store atomically, after which every Commit made before
+  // the call survives a crash. wait=false starts the flush and returns (PersistPending tells when
+  // it has landed). With the log, commits are already durable: nothing to do.
+  Status Persist(bool wait);
+  // A Persist(false) (or a flush RocksDB started on its own) has not landed yet.
+  bool PersistPending() const;
   // Drops pending writes (used after a failed checkpoint: the job restarts from the last one).
   void Rollback();
   uint64_t pending_count() const;
@@ -172,6 +186,7 @@ class StateDb {
   std::shared_ptr<rocksdb::Cache> cache_;
   std::unique_ptr<rocksdb::WriteBatch> batch_;  // reused: its buffer keeps its capacity
   std::shared_ptr<rocksdb::WriteBufferManager> wbm_;
+  bool write_ahead_log_ = true;
 };
 
 // Values in expiring stores start with an 8-byte big-endian expiry time (unix ms); the

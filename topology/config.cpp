@@ -92,6 +92,7 @@ const std::vector<Entry>& Registry() {
       StrKey("state.path", "Directory of the job's RocksDB state.", FIELD(state.path)),
       IntKey("state.memory_mib", "RocksDB memory budget (block cache; memtables are charged to it).", FIELD(state.memory_mib), 16, 1 << 20),
       IntKey("checkpoint.interval_ms", "Commit interval: outputs delivered, then state and offsets committed.", FIELD(checkpoint.interval_ms), 10, 3600000),
+      IntKey("checkpoint.persist_interval_ms", "How often checkpoints are made crash-safe by a flush of the state (no write-ahead log); a crash resumes from the last one. 0: every checkpoint synced through RocksDB's write-ahead log.", FIELD(checkpoint.persist_interval_ms), 0, 3600000),
       IntKey("trace.idle_timeout_ms", "A trace idle this long is closed and its spanpipe.traces record emitted.", FIELD(trace.idle_timeout_ms), 0, int64_t{1} << 40),
       IntKey("trace.retention_ms", "How long trace and span de-duplication state is kept.", FIELD(trace.retention_ms), 60000, int64_t{1} << 45),
       IntKey("rollups.allowed_lateness_ms", "Watermark = max event time seen minus this; windows before it are final.", FIELD(rollups.allowed_lateness_ms), 0, int64_t{1} << 40),

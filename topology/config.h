@@ -39,6 +39,9 @@ struct Config {
   } state;
   struct {
     int64_t interval_ms = 1000;
+    // Checkpoints skip RocksDB's write-ahead log and are made crash-safe by an atomic flush this
+    // often; 0 = every checkpoint synced through the log (docs/architecture.md).
+    int64_t persist_interval_ms = 5000;
   } checkpoint;
   struct {
     int64_t idle_timeout_ms = 30000;

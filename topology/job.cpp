@@ -52,17 +52,19 @@ class Job::BufferedOutput : public Emitter {
 class Job::KafkaDeadLetters : public DeadLetters {
  public:
   explicit KafkaDeadLetters(kafka::KafkaSink* sink) : sink_(sink) {}
-  void DeadLetter(std::string_view reason, std::string_view source, std::string_view payload) override {
+  void DeadLetter(std::string_view reason, std::string_view source,
+                  std::string_view payload) override {
     // The reason is one line by contract: header values must not smuggle newlines.
     std::string one_line(reason.substr(0, 1000));
     for (char& c : one_line)
       if (c == '\n' || c == '\r') c = ' ';
-    std::vector<std::pair<std::string, std::string>> headers = {{"spanpipe.error", one_line},
-                                                                {"spanpipe.source", std::string(source)}};
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"spanpipe.error", one_line}, {"spanpipe.source", std::string(source)}};
     // The input's own headers travel with it, so that a re-sent record keeps its project.
     if (input)
       for (const auto& h : input->headers)
-        if (!h.key.starts_with("spanpipe.")) headers.emplace_back(std::string(h.key), std::string(h.value));
+        if (!h.key.starts_with("spanpipe."))
+          headers.emplace_back(std::string(h.key), std::string(h.value));
     Status s = sink_->Produce(streams::kDlq, "", payload, headers);
     if (!s.ok() && status.ok()) status = s;
     ++count;
@@ -100,10 +102,12 @@ Job::~Job() {
 
 Status Job::Open() {
   SPANPIPE_RETURN_IF_ERROR(LoadPrices(cfg_, &prices_));
-  SPANPIPE_RETURN_IF_ERROR(state::StateDb::Open(stores::JobStateOptions(cfg_, cfg_.state.path), &db_));
+  SPANPIPE_RETURN_IF_ERROR(
+      state::StateDb::Open(stores::JobStateOptions(cfg_, cfg_.state.path), &db_));
   SPANPIPE_RETURN_IF_ERROR(OpenObjectStore(ObjectStoreOptionsFrom(cfg_), &objects_));
 
-  SPANPIPE_RETURN_IF_ERROR(kafka::EnsureTopics(cfg_.kafka.brokers, cfg_.kafka.producer, JobTopics(cfg_)));
+  SPANPIPE_RETURN_IF_ERROR(
+      kafka::EnsureTopics(cfg_.kafka.brokers, cfg_.kafka.producer, JobTopics(cfg_)));
 
   kafka::SinkOptions so;
   so.brokers = cfg_.kafka.brokers;
@@ -139,8 +143,9 @@ void Job::OnAssign(const std::vector<kafka::TopicPartition>& tps, std::vector<in
     if (!s.ok() && deferred_.ok()) deferred_ = s;
     if (found && v.size() == 8) (*offsets)[i] = static_cast<int64_t>(DecodeFixed64BE(v.data()));
     if (tps[i].topic == task_topic_) task_partitions_.push_back(tps[i].partition);
-    spdlog::info("assigned {}[{}] from offset {}", tps[i].topic, tps[i].partition,
-                 (*offsets)[i] < 0 ? std::string("committed/earliest") : std::to_string((*offsets)[i]));
+    spdlog::info(
+        "assigned {}[{}] from offset {}", tps[i].topic, tps[i].partition,
+        (*offsets)[i] < 0 ? std::string("committed/earliest") : std::to_string((*offsets)[i]));
   }
 }
 
@@ -148,13 +153,12 @@ void Job::OnRevoke(const std::vector<kafka::TopicPartition>& tps) {
   // Checkpoint before the partitions go: the next owner resumes exactly where this one stopped.
   // Not after a failure: what is pending may be half-applied; the last good checkpoint stands.
   if (!failed_) {
-    Status s = Checkpoint(WallMs());
+    Status s = Checkpoint(WallMs(), /*persist=*/true);
     if (!s.ok() && deferred_.ok()) deferred_ = s;
   }
   for (const auto& tp : tps) {
     next_offsets_.erase(tp);
-    if (tp.topic == task_topic_)
-      std::erase(task_partitions_, tp.partition);
+    if (tp.topic == task_topic_) std::erase(task_partitions_, tp.partition);
   }
 }
 
@@ -165,7 +169,8 @@ Status Job::ProcessMessage(const kafka::Message& m, int64_t now_ms) {
     ~Reset() { d->input = nullptr; }
   } reset{dlq_.get()};
   next_offsets_[kafka::TopicPartition{std::string(m.topic), m.partition}] = m.offset + 1;
-  std::string source = std::string(m.topic) + "/" + std::to_string(m.partition) + "/" + std::to_string(m.offset);
+  std::string source =
+      std::string(m.topic) + "/" + std::to_string(m.partition) + "/" + std::to_string(m.offset);
   if (m.topic == cfg_.input.topic) {
     std::string_view project = m.header("x-project-id").value_or("");
     Status inner;
@@ -199,7 +204,7 @@ Status Job::ProcessMessage(const kafka::Message& m, int64_t now_ms) {
   return s;
 }
 
-Status Job::Checkpoint(int64_t now_ms) {
+Status Job::Checkpoint(int64_t now_ms, bool persist) {
   auto started = std::chrono::steady_clock::now();
   SPANPIPE_RETURN_IF_ERROR(task_->Tick(task_partitions_, now_ms, out_.get()));
   SPANPIPE_RETURN_IF_ERROR(task_->PrepareCheckpoint(out_.get()));
@@ -212,7 +217,7 @@ Status Job::Checkpoint(int64_t now_ms) {
   SPANPIPE_RETURN_IF_ERROR(sink_->Flush(kFlushTimeoutMs));
 
   state::KvStore* offsets = db_->store(stores::kOffsets);
-  std::vector<std::pair<kafka::TopicPartition, int64_t>> commit;
+  Offsets commit;
   for (const auto& [tp, next] : next_offsets_) {
     std::string v;
     PutFixed64BE(&v, static_cast<uint64_t>(next));
@@ -220,10 +225,7 @@ Status Job::Checkpoint(int64_t now_ms) {
     commit.emplace_back(tp, next);
   }
   SPANPIPE_RETURN_IF_ERROR(db_->Commit());
-  if (!commit.empty()) {
-    Status cs = source_->Commit(commit);
-    if (!cs.ok()) spdlog::warn("offset commit to Kafka failed (RocksDB has them): {}", cs.message());
-  }
+  SPANPIPE_RETURN_IF_ERROR(CommitOffsetsWhenPersisted(std::move(commit), persist));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
@@ -233,6 +235,43 @@ Status Job::Checkpoint(int64_t now_ms) {
   }
   if (metrics_) metrics_->ObserveCheckpoint(secs);
   return Status::OK();
+}
+
+// Kafka's committed offsets are where a partition starts when the state has none for it (a new
+// owner, or a crash that took the state back past the partition's first checkpoint): they must
+// never be ahead of crash-safe state, or the spans in between would be skipped.
+Status Job::CommitOffsetsWhenPersisted(Offsets offsets, bool persist) {
+  const auto now = std::chrono::steady_clock::now();
+  if (cfg_.checkpoint.persist_interval_ms == 0) {  // every commit went through the synced log
+    CommitToKafka(offsets);
+    return Status::OK();
+  }
+  if (persist) {
+    SPANPIPE_RETURN_IF_ERROR(db_->Persist(/*wait=*/true));
+    persisting_ = false;
+    persisting_offsets_.clear();
+    last_persist_ = now;
+    CommitToKafka(offsets);
+    return Status::OK();
+  }
+  if (persisting_ && !db_->PersistPending()) {
+    CommitToKafka(persisting_offsets_);
+    persisting_ = false;
+  }
+  if (!persisting_ &&
+      now - last_persist_ >= std::chrono::milliseconds(cfg_.checkpoint.persist_interval_ms)) {
+    SPANPIPE_RETURN_IF_ERROR(db_->Persist(/*wait=*/false));
+    persisting_ = true;
+    persisting_offsets_ = std::move(offsets);
+    last_persist_ = now;
+  }
+  return Status::OK();
+}
+
+void Job::CommitToKafka(const Offsets& offsets) {
+  if (offsets.empty()) return;
+  Status cs = source_->Commit(offsets);
+  if (!cs.ok()) spdlog::warn("offset commit to Kafka failed (RocksDB has them): {}", cs.message());
 }
 
 Status Job::Run(const std::atomic<bool>* stop) {
@@ -266,7 +305,7 @@ Status Job::RunLoop(const std::atomic<bool>* stop) {
       UpdateMetrics();
     }
   }
-  SPANPIPE_RETURN_IF_ERROR(Checkpoint(WallMs()));
+  SPANPIPE_RETURN_IF_ERROR(Checkpoint(WallMs(), /*persist=*/true));
   UpdateMetrics();
   source_->Close();
   return Status::OK();

@@ -6,13 +6,16 @@
 // revoke/shutdown:
 //   1. content packs flushed durably (TaskStage::PrepareCheckpoint);
 //   2. buffered outputs produced and every delivery confirmed (Flush);
-//   3. state changes and consumed offsets committed in one RocksDB write;
-//   4. offsets committed to Kafka (monitoring only: RocksDB's offsets are the truth on restart).
+//   3. state changes and consumed offsets committed in one RocksDB write (made crash-safe by an
+//      atomic flush every checkpoint.persist_interval_ms, and always on revoke and shutdown);
+//   4. offsets committed to Kafka once step 3 is crash-safe (monitoring, and the start of a
+//      partition whose state has no offsets: it must never be ahead of the state).
 // A crash anywhere replays from the last checkpoint; span de-duplication and total-valued records
 // make the replay invisible downstream.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -23,8 +26,8 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
-#include "connectors/kafka_sink.h"
 #include "connectors/kafka_admin.h"
+#include "connectors/kafka_sink.h"
 #include "connectors/kafka_source.h"
 #include "connectors/object_store.h"
 #include "operators/price_table.h"
@@ -71,7 +74,12 @@ class Job {
   void OnAssign(const std::vector<kafka::TopicPartition>& tps, std::vector<int64_t>* offsets);
   void OnRevoke(const std::vector<kafka::TopicPartition>& tps);
   Status ProcessMessage(const kafka::Message& m, int64_t now_ms);
-  Status Checkpoint(int64_t now_ms);
+  // persist: make this checkpoint crash-safe before returning (revoke, shutdown).
+  Status Checkpoint(int64_t now_ms, bool persist = false);
+  using Offsets = std::vector<std::pair<kafka::TopicPartition, int64_t>>;
+  // Step 4: commits offsets to Kafka once their checkpoint is crash-safe.
+  Status CommitOffsetsWhenPersisted(Offsets offsets, bool persist);
+  void CommitToKafka(const Offsets& offsets);
   void UpdateMetrics();
 
   class BufferedOutput;
@@ -90,9 +98,13 @@ class Job {
   std::unique_ptr<BufferedOutput> out_;
   std::unique_ptr<KafkaDeadLetters> dlq_;
   std::map<kafka::TopicPartition, int64_t> next_offsets_;  // consumed, not yet committed
+  // A persist in flight and the offsets of the checkpoint it makes crash-safe.
+  bool persisting_ = false;
+  Offsets persisting_offsets_;
+  std::chrono::steady_clock::time_point last_persist_ = std::chrono::steady_clock::now();
   std::vector<int32_t> task_partitions_;
   std::string task_topic_;
-  Status deferred_;  // an error raised inside a rebalance callback
+  Status deferred_;      // an error raised inside a rebalance callback
   bool failed_ = false;  // Run returned an error: no more checkpoints
   mutable std::mutex stats_mu_;
   JobStats stats_;

@@ -32,6 +32,7 @@ inline state::StateOptions JobStateOptions(const Config& cfg, const std::string&
                     kRollupWindows, kRollupUnbound, kContentChunks};
   // The idle index and its close snapshots live for the idle timeout (docs/trace-resolution.md).
   o.transient_stores = {kTraceIdle};
+  o.write_ahead_log = cfg.checkpoint.persist_interval_ms == 0;
   return o;
 }
 
