@@ -60,6 +60,13 @@ class FlatIndex {
 
   size_t size() const { return size_; }
 
+  // Empties the index for about `expected` items, keeping the slot array's memory.
+  void Reset(size_t expected) {
+    slots_.assign(CapacityFor(expected), Slot{});
+    mask_ = slots_.size() - 1;
+    size_ = 0;
+  }
+
   template <class F>
   void ForEach(F f) const {
     for (const Slot& s : slots_)

@@ -17,9 +17,6 @@ constexpr uint8_t kFlagSpansInStore = 4;
 // Bounds a hostile trace's value size; no real trace calls this many distinct models.
 constexpr uint64_t kMaxModels = 256;
 
-void PutSigned(std::string* out, int64_t v) {  // zigzag: small negatives stay short
-  PutVarint64(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-}
 bool GetSigned(std::string_view* in, int64_t* v) {
   uint64_t u;
   if (!GetVarint64(in, &u)) return false;
@@ -97,33 +94,61 @@ bool ParseIdleKey(std::string_view key, int64_t* last_update_ms, std::string_vie
   return true;
 }
 
+// Sized once, then written through a pointer: the value is two dozen varints and strings, and an
+// append each (a capacity test and a call per field) cost a third of the encode (perf, 2 M traces).
 void EncodeTraceState(const TraceState& st, std::string* out) {
   const TraceAggregate& a = st.agg;
-  out->push_back(static_cast<char>(kFormatV2));
-  out->push_back(static_cast<char>((st.open ? kFlagOpen : 0) | (st.has_root ? kFlagRoot : 0) |
-                                   (st.spans_in_store ? kFlagSpansInStore : 0)));
-  PutSigned(out, st.last_update_ms);
-  PutSigned(out, st.idle_key_ms);
-  PutVarint64(out, a.start_unix_nano);
-  PutVarint64(out, a.end_unix_nano);
-  PutSigned(out, a.span_count);
-  PutSigned(out, a.llm_calls);
-  PutSigned(out, a.errors);
-  PutSigned(out, a.input_tokens);
-  PutSigned(out, a.output_tokens);
-  PutDouble(out, a.cost_usd);
-  PutLengthPrefixed(out, a.service);
-  PutLengthPrefixed(out, a.name);
-  PutLengthPrefixed(out, a.thread_id);
-  PutLengthPrefixed(out, a.user_id);
-  PutLengthPrefixed(out, a.environment);
-  PutVarint64(out, a.models.size());
-  for (const auto& m : a.models) PutLengthPrefixed(out, m);
-  PutVarint64(out, st.span_ids.size());
+  size_t most = 2 + 12 * 10 + 8 + 8 * st.span_ids.size();
+  for (const std::string* s : {&a.service, &a.name, &a.thread_id, &a.user_id, &a.environment})
+    most += 10 + s->size();
+  for (const auto& m : a.models) most += 10 + m.size();
   const size_t at = out->size();
-  out->resize(at + 8 * st.span_ids.size());
-  if (!st.span_ids.empty())
-    std::memcpy(out->data() + at, st.span_ids.data(), 8 * st.span_ids.size());
+  out->resize(at + most);
+  char* const begin = out->data() + at;
+  char* p = begin;
+  auto varint = [&p](uint64_t v) {
+    while (v >= 0x80) {
+      *p++ = static_cast<char>((v & 0x7f) | 0x80);
+      v >>= 7;
+    }
+    *p++ = static_cast<char>(v);
+  };
+  auto zigzag = [&varint](int64_t v) {  // small negatives stay short
+    varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  };
+  auto bytes = [&p](const void* data, size_t n) {
+    if (n) std::memcpy(p, data, n);
+    p += n;
+  };
+  auto string = [&](std::string_view v) {
+    varint(v.size());
+    bytes(v.data(), v.size());
+  };
+  *p++ = static_cast<char>(kFormatV2);
+  *p++ = static_cast<char>((st.open ? kFlagOpen : 0) | (st.has_root ? kFlagRoot : 0) |
+                           (st.spans_in_store ? kFlagSpansInStore : 0));
+  zigzag(st.last_update_ms);
+  zigzag(st.idle_key_ms);
+  varint(a.start_unix_nano);
+  varint(a.end_unix_nano);
+  zigzag(a.span_count);
+  zigzag(a.llm_calls);
+  zigzag(a.errors);
+  zigzag(a.input_tokens);
+  zigzag(a.output_tokens);
+  uint64_t bits;
+  std::memcpy(&bits, &a.cost_usd, 8);
+  for (int i = 7; i >= 0; --i) *p++ = static_cast<char>(bits >> (8 * i));  // PutDouble's layout
+  string(a.service);
+  string(a.name);
+  string(a.thread_id);
+  string(a.user_id);
+  string(a.environment);
+  varint(a.models.size());
+  for (const auto& m : a.models) string(m);
+  varint(st.span_ids.size());
+  bytes(st.span_ids.data(), 8 * st.span_ids.size());
+  out->resize(at + static_cast<size_t>(p - begin));
 }
 
 bool DecodeTraceState(std::string_view in, TraceState* st) {

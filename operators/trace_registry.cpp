@@ -396,23 +396,33 @@ Status TraceRegistry::CloseAll(Emitter* out, size_t max_traces, bool* complete) 
 Status TraceRegistry::ReadSnapshots(int64_t bucket_ms) {
   snapshot_keys_.clear();
   snapshot_values_.clear();
-  snapshots_.clear();
   std::string prefix;
   AppendIdleSnapshotPrefix(&prefix, bucket_ms);
   {
     auto it = idle_->Scan(prefix);
-    for (; it->Valid(); it->Next()) {  // in sequence order: later records win
+    for (; it->Valid(); it->Next()) {
       snapshot_keys_.emplace_back(it->key());
       snapshot_values_.append(it->value());
     }
     SPANPIPE_RETURN_IF_ERROR(it->status());
   }
-  std::string_view in = snapshot_values_, key, payload;
+  snapshot_records_.clear();
+  std::string_view in = snapshot_values_;
+  Snapshot r;
   while (!in.empty()) {
-    if (!GetLengthPrefixed(&in, &key) || !GetLengthPrefixed(&in, &payload)) {
+    if (!GetLengthPrefixed(&in, &r.key) || !GetLengthPrefixed(&in, &r.payload)) {
       return Status::Corruption("undecodable idle snapshot");
     }
-    snapshots_[key] = payload;
+    snapshot_records_.push_back(r);
+  }
+  snapshots_.Reset(snapshot_records_.size());
+  for (Snapshot& rec : snapshot_records_) {  // in sequence order: later records win
+    const uint64_t hash = Hash64(rec.key);
+    if (Snapshot* earlier = snapshots_.Find(rec.key, hash)) {
+      earlier->payload = rec.payload;
+    } else {
+      snapshots_.Insert(&rec, hash);
+    }
   }
   return Status::OK();
 }
@@ -461,7 +471,7 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
     if (ms >= cutoff_ms) break;
     start = bucket_key + '\0';
     entries.clear();
-    snapshots_.clear();
+    snapshots_.Reset(0);
     snapshot_keys_.clear();
     if (legacy) {
       entries.push_back(legacy_trace);
@@ -487,12 +497,12 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
       const uint64_t hash = Hash64(trace_key);
       Entry* e = Cached(trace_key, hash);
       bool existed = e != nullptr;
-      if (e == nullptr && !snapshots_.empty()) {
-        auto s = snapshots_.find(trace_key);
-        if (s != snapshots_.end() && !s->second.empty()) {
+      if (e == nullptr && snapshots_.size() != 0) {
+        Snapshot* s = snapshots_.Find(trace_key, hash);
+        if (s != nullptr && !s->payload.empty()) {
           bool open = false;
           int64_t last_update = 0, idle_key = 0;
-          if (!PeekTraceState(s->second, &open, &last_update, &idle_key)) {
+          if (!PeekTraceState(s->payload, &open, &last_update, &idle_key)) {
             return Status::Corruption("undecodable trace snapshot");
           }
           if (!open || idle_key != ms) continue;  // stale entry: dropped
@@ -502,12 +512,12 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
           }
           if (last_update < cutoff_ms) {
             ++close_snapshot_reads_;
-            SPANPIPE_RETURN_IF_ERROR(CloseFromSnapshot(trace_key, s->second, out, &json));
-            s->second = {};  // closed: a later entry of it in this bucket is stale
+            SPANPIPE_RETURN_IF_ERROR(CloseFromSnapshot(trace_key, s->payload, out, &json));
+            s->payload = {};  // closed: a later entry of it in this bucket is stale
             continue;
           }
-          snapshot = s->second;  // to be moved: through the cache
-          s->second = {};        // loaded now: the cache or the store is newer from here on
+          snapshot = s->payload;  // to be moved: through the cache
+          s->payload = {};        // loaded now: the cache or the store is newer from here on
         }
       }
       if (e == nullptr) {

@@ -12,7 +12,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "common/flat_index.h"
 #include "common/status.h"
@@ -96,10 +95,6 @@ class TraceRegistry {
   state::KvStore* spans_;
   state::KvStore* idle_;
   ResolveOptions options_;
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
-  };
   static std::string_view EntryKey(const Entry& e);
   // The cached entries (owned: deleted by Forget's recycling or the destructor), by the XXH64
   // of their key, which each entry keeps.
@@ -121,10 +116,16 @@ class TraceRegistry {
   std::map<int64_t, std::string> idle_new_;
   // Snapshot records not yet in the store: bucket -> records.
   std::map<int64_t, std::string> snapshot_new_;
-  // The bucket being closed: its snapshot keys, their values, and trace key -> last record.
+  // The bucket being closed: its snapshot keys, their values, and trace key -> last record
+  // (indexed by the key's Hash64, which the close scan computes anyway for the cache).
+  struct Snapshot {
+    std::string_view key, payload;
+  };
+  static std::string_view SnapshotKey(const Snapshot& s) { return s.key; }
   std::vector<std::string> snapshot_keys_;
   std::string snapshot_values_;
-  std::unordered_map<std::string_view, std::string_view, KeyHash> snapshots_;
+  std::vector<Snapshot> snapshot_records_;
+  FlatIndex<Snapshot, &TraceRegistry::SnapshotKey> snapshots_;
   std::string value_buf_, wrap_buf_, apply_key_, span_key_;
   TraceState closing_;  // reused by CloseFromSnapshot
 };

@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace spanpipe {
 namespace {
@@ -32,6 +33,23 @@ TEST(FlatIndexTest, FindsInsertedItemsAndForgetsErasedOnes) {
   EXPECT_EQ(idx.Find("a", 1), nullptr);
   EXPECT_EQ(idx.Find("b", 2), &b);
   EXPECT_EQ(idx.size(), 1u);
+}
+
+TEST(FlatIndexTest, ResetEmptiesItAndItGrowsAgain) {
+  std::vector<Item> items(100);
+  Index idx;
+  for (size_t i = 0; i < items.size(); ++i) {
+    items[i].key = std::to_string(i);
+    idx.Insert(&items[i], i * 0x9E3779B97F4A7C15ull);
+  }
+  idx.Reset(2);  // smaller than it was: no stale slot may survive
+  EXPECT_EQ(idx.size(), 0u);
+  for (size_t i = 0; i < items.size(); ++i)
+    EXPECT_EQ(idx.Find(items[i].key, i * 0x9E3779B97F4A7C15ull), nullptr);
+  for (size_t i = 0; i < items.size(); ++i) idx.Insert(&items[i], i * 0x9E3779B97F4A7C15ull);
+  for (size_t i = 0; i < items.size(); ++i)
+    EXPECT_EQ(idx.Find(items[i].key, i * 0x9E3779B97F4A7C15ull), &items[i]);
+  EXPECT_EQ(idx.size(), items.size());
 }
 
 // Random inserts and erases against std::unordered_map, with hashes drawn from a few values so

@@ -181,6 +181,76 @@ TEST(TraceCodecTest, StateRoundTrips) {
   EXPECT_FALSE(AppendClosedTraceState("\x07\x01", &closed));
 }
 
+// Format 2 as a sequence of coding.h appends: the layout stored states have on disk. The encoder
+// writes it through a pointer into a buffer sized once; both must agree byte for byte.
+std::string ReferenceEncoding(const TraceState& st) {
+  auto zigzag = [](std::string* o, int64_t v) {
+    PutVarint64(o, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  };
+  const TraceAggregate& a = st.agg;
+  std::string o;
+  o.push_back(2);
+  o.push_back(
+      static_cast<char>((st.open ? 1 : 0) | (st.has_root ? 2 : 0) | (st.spans_in_store ? 4 : 0)));
+  zigzag(&o, st.last_update_ms);
+  zigzag(&o, st.idle_key_ms);
+  PutVarint64(&o, a.start_unix_nano);
+  PutVarint64(&o, a.end_unix_nano);
+  for (int64_t v : {a.span_count, a.llm_calls, a.errors, a.input_tokens, a.output_tokens})
+    zigzag(&o, v);
+  PutDouble(&o, a.cost_usd);
+  for (const std::string* s : {&a.service, &a.name, &a.thread_id, &a.user_id, &a.environment})
+    PutLengthPrefixed(&o, *s);
+  PutVarint64(&o, a.models.size());
+  for (const auto& m : a.models) PutLengthPrefixed(&o, m);
+  PutVarint64(&o, st.span_ids.size());
+  for (uint64_t id : st.span_ids) o.append(reinterpret_cast<const char*>(&id), 8);
+  return o;
+}
+
+TEST(TraceCodecTest, EncodingIsTheStoredFormatByteForByte) {
+  std::mt19937_64 rng(11);
+  auto any = [&rng] {
+    switch (rng() % 4) {
+      case 0:
+        return static_cast<int64_t>(rng() % 300) - 150;
+      case 1:
+        return INT64_MIN;
+      case 2:
+        return INT64_MAX;
+      default:
+        return static_cast<int64_t>(rng());
+    }
+  };
+  auto text = [&rng] { return std::string(rng() % 3 == 0 ? rng() % 400 : rng() % 12, 'x'); };
+  for (int i = 0; i < 2000; ++i) {
+    TraceState st;
+    st.open = rng() & 1;
+    st.has_root = rng() & 1;
+    st.spans_in_store = rng() & 1;
+    st.last_update_ms = any();
+    st.idle_key_ms = any();
+    st.agg.start_unix_nano = rng();
+    st.agg.end_unix_nano = rng() % 1000;
+    st.agg.span_count = any();
+    st.agg.llm_calls = any();
+    st.agg.errors = any();
+    st.agg.input_tokens = any();
+    st.agg.output_tokens = any();
+    st.agg.cost_usd = static_cast<double>(any()) / 7;
+    st.agg.service = text();
+    st.agg.name = text();
+    st.agg.thread_id = text();
+    st.agg.user_id = text();
+    st.agg.environment = text();
+    for (size_t m = rng() % (i % 50 == 0 ? 257 : 4); m > 0; --m) st.agg.models.push_back(text());
+    for (size_t n = rng() % (kInlineSpanIds + 1); n > 0; --n) st.span_ids.push_back(rng());
+    std::string enc = "kept";  // appends
+    EncodeTraceState(st, &enc);
+    ASSERT_EQ(enc, "kept" + ReferenceEncoding(st)) << "state " << i;
+  }
+}
+
 TEST(TraceCodecTest, InlineSpanIdsRoundTripAndAreBounded) {
   TraceState st;
   st.span_ids = {1, 0xfedcba9876543210ull, 42};
