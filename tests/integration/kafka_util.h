@@ -71,13 +71,15 @@ struct BrokerProcess {
 
 // `spanpipe run` against `brokers` with state and objects under `dir` (short session,
 // checkpoints and idle close, no HTTP), its output in dir/job.log. Returns its pid.
-inline pid_t SpawnJob(const std::string& dir, const std::string& brokers) {
+// checkpoint_extra: more members of the checkpoint section, e.g. ", persist_interval_ms: 0".
+inline pid_t SpawnJob(const std::string& dir, const std::string& brokers,
+                      const std::string& checkpoint_extra = "") {
   std::ofstream(dir + "/spanpipe.yaml")
       << "kafka:\n  brokers: \"" << brokers << "\"\n  partitions: 4\n"
       << "  consumer:\n    session.timeout.ms: \"6000\"\n"
       << "state: {path: \"" << dir << "/state\", memory_mib: 64}\n"
       << "content: {store: \"file://" << dir << "/objects\"}\n"
-      << "checkpoint: {interval_ms: 300}\n"
+      << "checkpoint: {interval_ms: 300" << checkpoint_extra << "}\n"
       << "trace: {idle_timeout_ms: 1000}\n"
       << "http: {enabled: false}\n";
   return Spawn({SPANPIPE_BINARY, "run", "--config", dir + "/spanpipe.yaml"}, dir + "/job.log");
@@ -138,7 +140,8 @@ inline std::vector<OwnedMessage> ReadTopics(
         continue;
       }
       want = m.offset + 1;
-      OwnedMessage o{std::string(m.topic), std::string(m.key), std::string(m.value), m.partition, m.offset, {}};
+      OwnedMessage o{std::string(m.topic), std::string(m.key), std::string(m.value),
+                     m.partition,          m.offset,           {}};
       for (const auto& h : m.headers) o.headers[std::string(h.key)] = std::string(h.value);
       all.push_back(std::move(o));
     }
@@ -152,7 +155,8 @@ inline std::vector<OwnedMessage> ReadTopics(
 }
 
 // Newest record per key of one topic (what a compacted topic converges to).
-inline std::map<std::string, nlohmann::json> NewestOf(const std::vector<OwnedMessage>& all, const std::string& topic) {
+inline std::map<std::string, nlohmann::json> NewestOf(const std::vector<OwnedMessage>& all,
+                                                      const std::string& topic) {
   std::map<std::string, nlohmann::json> out;
   for (const auto& m : all)
     if (m.topic == topic) out[m.key] = nlohmann::json::parse(m.value);
