@@ -35,6 +35,7 @@ struct TraceRegistry::Entry {
                         // incarnation may be in snapshots)
   bool queued = false;  // in dirty_ (so Flush visits changed entries only)
   std::list<Entry*>::iterator lru_it;
+  uint64_t lru_epoch = 0;  // the registry's epoch when last moved to the LRU front
   std::list<Entry*>::iterator dirty_it;
 };
 
@@ -111,7 +112,13 @@ Status TraceRegistry::CloseFromSnapshot(std::string_view key, std::string_view s
 
 TraceRegistry::Entry* TraceRegistry::Cached(std::string_view key, uint64_t hash) {
   Entry* e = cache_.Find(key, hash);
-  if (e != nullptr) lru_.splice(lru_.begin(), lru_, e->lru_it);
+  // Moved to the front once per epoch (checkpoint): a trace's spans mostly arrive together, and
+  // relinking list nodes on every hit was cache misses for an order that barely changed. The
+  // order is then by first use in the epoch; a hit never grows the cache, so never evicts.
+  if (e != nullptr && e->lru_epoch != lru_epoch_) {
+    lru_.splice(lru_.begin(), lru_, e->lru_it);
+    e->lru_epoch = lru_epoch_;
+  }
   return e;
 }
 
@@ -149,6 +156,7 @@ Status TraceRegistry::LoadAbsent(std::string_view key, uint64_t hash, std::strin
   SPANPIPE_RETURN_IF_ERROR(FillIdentity(e->key, &e->st.agg));
   PushFront(&lru_, e.get());
   e->lru_it = lru_.begin();
+  e->lru_epoch = lru_epoch_;
   *entry = e.get();
   *existed = found;
   e->hash = hash;
@@ -374,6 +382,7 @@ void TraceRegistry::WriteMeta() {
 }
 
 Status TraceRegistry::Flush() {
+  ++lru_epoch_;
   // Oldest change first: traces enter an idle bucket in the order they opened.
   for (auto it = dirty_.rbegin(); it != dirty_.rend(); ++it) {
     SPANPIPE_RETURN_IF_ERROR(WriteBack(*it));

@@ -99,7 +99,8 @@ class TraceRegistry {
   // The cached entries (owned: deleted by Forget's recycling or the destructor), by the XXH64
   // of their key, which each entry keeps.
   FlatIndex<Entry, &TraceRegistry::EntryKey> cache_;
-  std::list<Entry*> lru_;    // front = most recently used
+  std::list<Entry*> lru_;    // front = most recently used (to within an epoch, see Cached)
+  uint64_t lru_epoch_ = 0;   // advanced by every Flush
   std::list<Entry*> dirty_;  // changed since the last Flush
   // Forgotten entries and list nodes kept for reuse: a trace's strings, span-id vector and list
   // nodes then cost no allocation when the next trace is loaded (bounded by kSpareEntries).
