@@ -31,6 +31,8 @@ class DDSketch {
   uint64_t count() const { return count_; }
   double relative_accuracy() const { return alpha_; }
   bool empty() const { return count_ == 0; }
+  // Heap bytes held (its buckets), for the bounded caches that keep sketches.
+  size_t MemoryBytes() const { return counts_.capacity() * sizeof(uint64_t); }
 
   // Compact binary form: accuracy, zero count, then (index gap, count) for non-empty buckets only.
   void EncodeTo(std::string* out) const;

@@ -26,6 +26,8 @@ class HyperLogLog {
 
   bool exact() const { return registers_.empty(); }
   int precision() const { return p_; }
+  // Heap bytes held (hashes or registers), for the bounded caches that keep sketches.
+  size_t MemoryBytes() const { return set_.capacity() * sizeof(uint64_t) + registers_.capacity(); }
 
   // Compact: the hash set, or the non-zero registers (index gap, value) when that is shorter than
   // the dense form, or the dense registers.

@@ -45,10 +45,22 @@ int64_t Expiry(const WindowId& id, const RollupOptions& opt) {
   if (__builtin_add_overflow(id.end_ms(), opt.retention_ms(id.granularity), &r)) return kNever;
   return r;
 }
+// Bytes a cached row's sources hold (charged against the cache's budget).
+size_t PartBytes(const RollupPartial& p) {
+  const RollupDims& d = p.id.dims;
+  return sizeof(MergeCache<RollupPartial>::Source) + d.project.capacity() + d.service.capacity() +
+         d.provider.capacity() + d.model.capacity() + d.operation.capacity() +
+         d.environment.capacity() + p.metrics.MemoryBytes();
+}
+size_t RowBytes(const MergeCache<RollupPartial>::Row& row) {
+  size_t n = 0;
+  for (const auto& s : row.sources) n += PartBytes(s.part);
+  return n;
+}
 }  // namespace
 
-RollupMerge::RollupMerge(state::KvStore* merged, RollupOptions options)
-    : store_(merged), opt_(options) {}
+RollupMerge::RollupMerge(state::KvStore* merged, RollupOptions options, size_t cache_bytes)
+    : store_(merged), opt_(options), cache_(cache_bytes) {}
 
 void RollupMerge::Load() {
   if (loaded_) return;
@@ -86,51 +98,111 @@ Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
 
   std::string pkey = PartialPrefix(key);
   PutFixed32BE(&pkey, static_cast<uint32_t>(in.source_partition));
-  std::string stored;
-  bool found = false;
-  SPANPIPE_RETURN_IF_ERROR(store_->Get(pkey, &stored, &found));
-  if (found) {
+  Cache::Row* row = cache_.Find(key);
+  Cache::Source* src = row ? Cache::FindSource(row, in.source_partition) : nullptr;
+  bool stale = false;
+  if (src) {
+    stale = src->version >= in.version;
+  } else if (!row || !row->complete) {  // the store may hold a partial of this source
+    std::string stored;
+    bool found = false;
+    SPANPIPE_RETURN_IF_ERROR(store_->Get(pkey, &stored, &found));
     int64_t exp;
     std::string_view payload;
     uint64_t version = 0;
-    if (state::UnwrapExpiring(stored, &exp, &payload) && DecodePartialVersion(payload, &version) &&
-        version >= in.version) {
-      ++stale_ignored_;  // the same or an older total of this source: already counted
-      return Status::OK();
-    }
+    stale = found && state::UnwrapExpiring(stored, &exp, &payload) &&
+            DecodePartialVersion(payload, &version) && version >= in.version;
+  }
+  if (stale) {
+    ++stale_ignored_;  // the same or an older total of this source: already counted
+    return Status::OK();
   }
   store_->Put(pkey, state::WrapExpiring(Expiry(in.id, opt_), partial));
   dirty_[std::string(key)] = in.id.end_ms();
+  Remember(key, row, src);
   return Status::OK();
 }
 
-Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
-                            std::unique_ptr<state::KvIterator>* cursor, Emitter* out) {
+void RollupMerge::Remember(std::string_view key, Cache::Row* row, Cache::Source* src) {
+  if (!row) row = cache_.FindOrAdd(key);
+  if (!row) return;  // no cache
+  if (!src) src = Cache::AddSource(row, scratch_.source_partition);
+  src->version = scratch_.version;
+  std::swap(src->part, scratch_);  // the cache keeps the decoded partial, scratch_ the old buffers
+  // Every stored partial's partition is a known source (UpdateSource writes it with the partial):
+  // a row that holds all known sources holds all its stored partials.
+  if (row->sources.size() == sources_.size()) row->complete = true;
+  cache_.Charge(row, RowBytes(*row));
+}
+
+Status RollupMerge::ReadRow(const std::string& key, std::unique_ptr<state::KvIterator>* cursor,
+                            std::vector<Cache::Source>* sources) {
+  sources->clear();
+  Cache::Row* row = cache_.Find(key);  // incomplete: its sources need no decoding
   const std::string prefix = PartialPrefix(key);
-  RollupMetrics sum(opt_.sketch_relative_accuracy);
-  WindowId id;
-  bool any = false;
   if (*cursor) {
     (*cursor)->Seek(prefix);
   } else {
     *cursor = store_->Scan(prefix);
   }
-  RollupPartial& part = scratch_;
   for (auto& it = *cursor; it->Valid(); it->Next()) {
     int64_t exp;
     std::string_view payload;
     if (!state::UnwrapExpiring(it->value(), &exp, &payload)) continue;
-    SPANPIPE_RETURN_IF_ERROR(DecodePartial(payload, &part));
-    if (!any) id = part.id;
-    sum.Merge(part.metrics);
-    any = true;
+    const int32_t p = Cache::PartitionOfKey(it->key());
+    Cache::Source* known = row ? Cache::FindSource(row, p) : nullptr;
+    uint64_t version = 0;
+    Cache::Source& s = sources->emplace_back();
+    if (known && DecodePartialVersion(payload, &version) && version == known->version) {
+      s = std::move(*known);
+      continue;
+    }
+    if (Status st = DecodePartial(payload, &s.part); !st.ok()) {
+      if (row) {  // some of its sources were moved out: it knows nothing now
+        row->sources.clear();
+        row->complete = false;
+      }
+      return st;
+    }
+    s.partition = p;
+    s.version = s.part.version;
   }
-  if (!any) return Status::OK();
-  json_.clear();
-  AppendRollupJson(id, sum, end_ms <= merged_wm_, &json_);
-  out->Emit(streams::kRollups, key, json_);
-  ++records_emitted_;
   return Status::OK();
+}
+
+Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
+                            std::unique_ptr<state::KvIterator>* cursor, Emitter* out) {
+  Cache::Row* row = cache_.Find(key);
+  const bool cached = row && row->complete;
+  if (!cached) SPANPIPE_RETURN_IF_ERROR(ReadRow(key, cursor, &read_));
+  const std::vector<Cache::Source>& sources = cached ? row->sources : read_;
+  if (!sources.empty()) {
+    RollupMetrics sum(opt_.sketch_relative_accuracy);
+    for (const Cache::Source& s : sources) sum.Merge(s.part.metrics);  // in the store's order
+    json_.clear();
+    AppendRollupJson(sources.front().part.id, sum, end_ms <= merged_wm_, &json_);
+    out->Emit(streams::kRollups, key, json_);
+    ++records_emitted_;
+  }
+  if (cached) return Status::OK();
+  if ((row = cache_.FindOrAdd(key))) {  // now known whole
+    row->sources.swap(read_);
+    row->complete = true;
+    cache_.Charge(row, RowBytes(*row));
+  }
+  return Status::OK();
+}
+
+void RollupMerge::IndexRow(const std::string& key, int64_t end_ms) {
+  Cache::Row* row = cache_.Find(key);
+  if (row && row->indexed) return;  // written by an earlier Emit, not deleted since
+  store_->Put(IndexKey(end_ms, key), state::WrapExpiring(kNever, {}));
+  if (row) row->indexed = true;
+}
+
+void RollupMerge::UnindexRow(const std::string& key, int64_t end_ms) {
+  store_->Delete(IndexKey(end_ms, key));
+  if (Cache::Row* row = cache_.Find(key)) row->indexed = false;
 }
 
 Status RollupMerge::Emit(Emitter* out) {
@@ -151,9 +223,9 @@ Status RollupMerge::Emit(Emitter* out) {
   for (auto& [key, end] : emitted) {
     SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, &cursor, out));
     if (end <= merged_wm_) {
-      store_->Delete(IndexKey(end, key));
+      UnindexRow(key, end);
     } else {
-      store_->Put(IndexKey(end, key), state::WrapExpiring(kNever, {}));
+      IndexRow(key, end);
     }
   }
   // Rows the watermark has now passed, oldest first.
@@ -167,9 +239,8 @@ Status RollupMerge::Emit(Emitter* out) {
   }
   for (auto& [key, end] : closing) {
     if (!emitted.count(key)) SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, &cursor, out));
-    store_->Delete(IndexKey(end, key));
+    UnindexRow(key, end);
   }
   return Status::OK();
 }
-
 }  // namespace spanpipe::rollup

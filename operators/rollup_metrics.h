@@ -33,6 +33,11 @@ struct RollupMetrics {
                double duration_ms);
   void Merge(const RollupMetrics& other);
 
+  // Heap bytes held by the sketches (the merge's bounded cache charges rows with it).
+  size_t MemoryBytes() const {
+    return durations.MemoryBytes() + users.MemoryBytes() + threads.MemoryBytes();
+  }
+
   void EncodeTo(std::string* out) const;
   bool DecodeFrom(std::string_view* in);
 };
