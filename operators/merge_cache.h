@@ -21,15 +21,17 @@
 #include <vector>
 
 #include "common/coding.h"
+#include "common/status.h"
+#include "state/state_db.h"
 
 namespace spanpipe {
 
+// Part: a decoded partial with a `version` member (RollupPartial, ThreadPartial).
 template <class Part>
 class MergeCache {
  public:
   struct Source {
     int32_t partition = 0;
-    uint64_t version = 0;
     Part part;
   };
   struct Row {
@@ -65,19 +67,80 @@ class MergeCache {
     index_.emplace(std::string_view(lru_.front().key), lru_.begin());
     return &lru_.front().row;
   }
-  // Re-charges `row` (just found or added, so the most recently used) at `part_bytes` for its
-  // parts, then drops least recently used rows while over the budget. False if `row` itself was
-  // dropped (alone it exceeds the budget): the pointer is then invalid.
-  bool Charge(Row* row, size_t part_bytes) {
-    bytes_ -= row->bytes;
-    row->bytes = kRowOverhead + lru_.front().key.size() + part_bytes;
-    bytes_ += row->bytes;
-    while (bytes_ > max_bytes_ && !lru_.empty()) {
-      const bool self = &lru_.back().row == row;
-      Drop(std::prev(lru_.end()));
-      if (self) return false;
+  // Finds source p of the row of `key` (*row, *src: nullptr when not cached) and tells whether a
+  // partial of it at `version` is stale: its source holds this version or a newer one already.
+  // When the cache cannot tell, stored_version(&v, &found) reads the stored partial's version
+  // (found: false if there is none, or none that decodes: the new partial then replaces it).
+  template <class StoredVersion>
+  Status Stale(std::string_view key, int32_t p, uint64_t version, StoredVersion stored_version,
+               Row** row, Source** src, bool* stale) {
+    *row = Find(key);
+    *src = *row ? FindSource(*row, p) : nullptr;
+    *stale = false;
+    if (*src) {
+      *stale = (*src)->part.version >= version;
+    } else if (!*row || !(*row)->complete) {  // the store may hold a partial of this source
+      uint64_t stored = 0;
+      bool found = false;
+      SPANPIPE_RETURN_IF_ERROR(stored_version(&stored, &found));
+      *stale = found && stored >= version;
     }
-    return true;
+    return Status::OK();
+  }
+  // Keeps *part, just accepted and stored, as source p of the row of `key` (swapped in: *part
+  // gets the buffers of the part it replaces). row, src: what Find and FindSource returned for
+  // them. The row becomes complete once it holds `all_sources` sources (the count of partitions
+  // that can have stored partials, when the owner knows it; SIZE_MAX otherwise).
+  template <class BytesOf>
+  void Keep(std::string_view key, Row* row, Source* src, int32_t p, Part* part, size_t all_sources,
+            BytesOf bytes_of) {
+    if (!row && !(row = FindOrAdd(key))) return;
+    if (!src) src = AddSource(row, p);
+    std::swap(src->part, *part);
+    if (row->sources.size() == all_sources) row->complete = true;
+    Charge(row, bytes_of);
+  }
+  // Keeps *sources (swapped in), all the stored partials of the row of `key`, as its complete row.
+  template <class BytesOf>
+  void KeepWhole(std::string_view key, std::vector<Source>* sources, BytesOf bytes_of) {
+    Row* row = FindOrAdd(key);
+    if (!row) return;
+    row->sources.swap(*sources);
+    row->complete = true;
+    Charge(row, bytes_of);
+  }
+
+  // Reads the stored partials of the row of `key` that `it` is positioned on (a Scan or Seek of
+  // its prefix), in store order, into *out. payload(value, &bytes) gives a stored value's partial
+  // (false: the value is skipped); a partial whose version(bytes, &v) equals its cached source's
+  // is taken from the cache, the others go through decode(bytes, &part), whose error is returned
+  // (the cached row is then forgotten: its sources may have been moved out).
+  template <class Payload, class Version, class Decode>
+  Status ReadStored(std::string_view key, state::KvIterator* it, Payload payload, Version version,
+                    Decode decode, std::vector<Source>* out) {
+    out->clear();
+    Row* row = Find(key);
+    for (; it->Valid(); it->Next()) {
+      std::string_view bytes;
+      if (!payload(it->value(), &bytes)) continue;
+      const int32_t p = PartitionOfKey(it->key());
+      Source* known = row ? FindSource(row, p) : nullptr;
+      uint64_t v = 0;
+      Source& s = out->emplace_back();
+      if (known && version(bytes, &v) && v == known->part.version) {
+        s = std::move(*known);
+        continue;
+      }
+      s.partition = p;
+      if (Status st = decode(bytes, &s.part); !st.ok()) {
+        if (row) {
+          row->sources.clear();
+          row->complete = false;
+        }
+        return st;
+      }
+    }
+    return it->status();
   }
 
   // The source of partition p in row, or nullptr.
@@ -86,6 +149,14 @@ class MergeCache {
       if (s.partition == p) return &s;
     return nullptr;
   }
+
+ private:
+  struct Entry {
+    std::string key;
+    Row row;
+  };
+  using List = std::list<Entry>;
+
   // A new source of partition p (absent from row) at its place in the store's order.
   static Source* AddSource(Row* row, int32_t p) {
     auto at = row->sources.begin();
@@ -101,12 +172,18 @@ class MergeCache {
     return static_cast<int32_t>(DecodeFixed32BE(stored_key.data() + stored_key.size() - 4));
   }
 
- private:
-  struct Entry {
-    std::string key;
-    Row row;
-  };
-  using List = std::list<Entry>;
+  // Re-charges `row` (just found or added, so the most recently used) for its parts, then drops
+  // least recently used rows while over the budget (`row` too when it alone exceeds it).
+  template <class BytesOf>
+  void Charge(Row* row, BytesOf bytes_of) {
+    size_t part_bytes = 0;
+    for (const Source& s : row->sources) part_bytes += sizeof(Source) + bytes_of(s.part);
+    bytes_ -= row->bytes;
+    row->bytes = kRowOverhead + lru_.front().key.size() + part_bytes;
+    bytes_ += row->bytes;
+    while (bytes_ > max_bytes_ && !lru_.empty()) Drop(std::prev(lru_.end()));
+  }
+
   void Drop(typename List::iterator it) {
     bytes_ -= it->row.bytes;
     index_.erase(std::string_view(it->key));

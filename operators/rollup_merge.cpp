@@ -45,17 +45,15 @@ int64_t Expiry(const WindowId& id, const RollupOptions& opt) {
   if (__builtin_add_overflow(id.end_ms(), opt.retention_ms(id.granularity), &r)) return kNever;
   return r;
 }
-// Bytes a cached row's sources hold (charged against the cache's budget).
-size_t PartBytes(const RollupPartial& p) {
+// Heap bytes of a cached partial beside its object (charged against the cache's budget).
+size_t HeapBytes(const RollupPartial& p) {
   const RollupDims& d = p.id.dims;
-  return sizeof(MergeCache<RollupPartial>::Source) + d.project.capacity() + d.service.capacity() +
-         d.provider.capacity() + d.model.capacity() + d.operation.capacity() +
-         d.environment.capacity() + p.metrics.MemoryBytes();
+  return d.project.capacity() + d.service.capacity() + d.provider.capacity() + d.model.capacity() +
+         d.operation.capacity() + d.environment.capacity() + p.metrics.MemoryBytes();
 }
-size_t RowBytes(const MergeCache<RollupPartial>::Row& row) {
-  size_t n = 0;
-  for (const auto& s : row.sources) n += PartBytes(s.part);
-  return n;
+bool StoredPayload(std::string_view stored, std::string_view* payload) {
+  int64_t exp;
+  return state::UnwrapExpiring(stored, &exp, payload);
 }
 }  // namespace
 
@@ -98,75 +96,29 @@ Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
 
   std::string pkey = PartialPrefix(key);
   PutFixed32BE(&pkey, static_cast<uint32_t>(in.source_partition));
-  Cache::Row* row = cache_.Find(key);
-  Cache::Source* src = row ? Cache::FindSource(row, in.source_partition) : nullptr;
-  bool stale = false;
-  if (src) {
-    stale = src->version >= in.version;
-  } else if (!row || !row->complete) {  // the store may hold a partial of this source
+  auto stored_version = [&](uint64_t* version, bool* found) {
     std::string stored;
-    bool found = false;
-    SPANPIPE_RETURN_IF_ERROR(store_->Get(pkey, &stored, &found));
+    SPANPIPE_RETURN_IF_ERROR(store_->Get(pkey, &stored, found));
     int64_t exp;
     std::string_view payload;
-    uint64_t version = 0;
-    stale = found && state::UnwrapExpiring(stored, &exp, &payload) &&
-            DecodePartialVersion(payload, &version) && version >= in.version;
-  }
+    *found = *found && state::UnwrapExpiring(stored, &exp, &payload) &&
+             DecodePartialVersion(payload, version);
+    return Status::OK();
+  };
+  Cache::Row* row;
+  Cache::Source* src;
+  bool stale;
+  SPANPIPE_RETURN_IF_ERROR(
+      cache_.Stale(key, in.source_partition, in.version, stored_version, &row, &src, &stale));
   if (stale) {
     ++stale_ignored_;  // the same or an older total of this source: already counted
     return Status::OK();
   }
   store_->Put(pkey, state::WrapExpiring(Expiry(in.id, opt_), partial));
   dirty_[std::string(key)] = in.id.end_ms();
-  Remember(key, row, src);
-  return Status::OK();
-}
-
-void RollupMerge::Remember(std::string_view key, Cache::Row* row, Cache::Source* src) {
-  if (!row) row = cache_.FindOrAdd(key);
-  if (!row) return;  // no cache
-  if (!src) src = Cache::AddSource(row, scratch_.source_partition);
-  src->version = scratch_.version;
-  std::swap(src->part, scratch_);  // the cache keeps the decoded partial, scratch_ the old buffers
   // Every stored partial's partition is a known source (UpdateSource writes it with the partial):
   // a row that holds all known sources holds all its stored partials.
-  if (row->sources.size() == sources_.size()) row->complete = true;
-  cache_.Charge(row, RowBytes(*row));
-}
-
-Status RollupMerge::ReadRow(const std::string& key, std::unique_ptr<state::KvIterator>* cursor,
-                            std::vector<Cache::Source>* sources) {
-  sources->clear();
-  Cache::Row* row = cache_.Find(key);  // incomplete: its sources need no decoding
-  const std::string prefix = PartialPrefix(key);
-  if (*cursor) {
-    (*cursor)->Seek(prefix);
-  } else {
-    *cursor = store_->Scan(prefix);
-  }
-  for (auto& it = *cursor; it->Valid(); it->Next()) {
-    int64_t exp;
-    std::string_view payload;
-    if (!state::UnwrapExpiring(it->value(), &exp, &payload)) continue;
-    const int32_t p = Cache::PartitionOfKey(it->key());
-    Cache::Source* known = row ? Cache::FindSource(row, p) : nullptr;
-    uint64_t version = 0;
-    Cache::Source& s = sources->emplace_back();
-    if (known && DecodePartialVersion(payload, &version) && version == known->version) {
-      s = std::move(*known);
-      continue;
-    }
-    if (Status st = DecodePartial(payload, &s.part); !st.ok()) {
-      if (row) {  // some of its sources were moved out: it knows nothing now
-        row->sources.clear();
-        row->complete = false;
-      }
-      return st;
-    }
-    s.partition = p;
-    s.version = s.part.version;
-  }
+  cache_.Keep(key, row, src, in.source_partition, &scratch_, sources_.size(), HeapBytes);
   return Status::OK();
 }
 
@@ -174,7 +126,17 @@ Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
                             std::unique_ptr<state::KvIterator>* cursor, Emitter* out) {
   Cache::Row* row = cache_.Find(key);
   const bool cached = row && row->complete;
-  if (!cached) SPANPIPE_RETURN_IF_ERROR(ReadRow(key, cursor, &read_));
+  if (!cached) {
+    const std::string prefix = PartialPrefix(key);
+    if (*cursor) {
+      (*cursor)->Seek(prefix);
+    } else {
+      *cursor = store_->Scan(prefix);
+    }
+    auto decode = [](std::string_view in, RollupPartial* part) { return DecodePartial(in, part); };
+    SPANPIPE_RETURN_IF_ERROR(
+        cache_.ReadStored(key, cursor->get(), StoredPayload, DecodePartialVersion, decode, &read_));
+  }
   const std::vector<Cache::Source>& sources = cached ? row->sources : read_;
   if (!sources.empty()) {
     RollupMetrics sum(opt_.sketch_relative_accuracy);
@@ -184,12 +146,7 @@ Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
     out->Emit(streams::kRollups, key, json_);
     ++records_emitted_;
   }
-  if (cached) return Status::OK();
-  if ((row = cache_.FindOrAdd(key))) {  // now known whole
-    row->sources.swap(read_);
-    row->complete = true;
-    cache_.Charge(row, RowBytes(*row));
-  }
+  if (!cached) cache_.KeepWhole(key, &read_, HeapBytes);
   return Status::OK();
 }
 

@@ -51,15 +51,9 @@ class RollupMerge {
   using Cache = MergeCache<RollupPartial>;
   void Load();
   void UpdateSource(int32_t p, int64_t watermark_ms);
-  // Keeps the accepted partial (decoded in scratch_) as its row's source p in the cache.
-  void Remember(std::string_view key, Cache::Row* row, Cache::Source* src);
   // cursor: an iterator over the store reused across rows (created on first use).
   Status EmitRow(const std::string& key, int64_t end_ms, std::unique_ptr<state::KvIterator>* cursor,
                  Emitter* out);
-  // The row's stored partials in store order, decoded (or taken from its cached sources), into
-  // *sources; the row is then cached complete.
-  Status ReadRow(const std::string& key, std::unique_ptr<state::KvIterator>* cursor,
-                 std::vector<Cache::Source>* sources);
   // Writes the row's index key (not final yet) unless the cache knows it is stored already.
   void IndexRow(const std::string& key, int64_t end_ms);
   void UnindexRow(const std::string& key, int64_t end_ms);
@@ -76,7 +70,7 @@ class RollupMerge {
   RollupPartial scratch_;
   std::string key_buf_, json_;
   Cache cache_;
-  std::vector<Cache::Source> read_;  // ReadRow's output, reused
+  std::vector<Cache::Source> read_;  // a row's stored partials read by EmitRow, reused
 };
 
 }  // namespace spanpipe::rollup
