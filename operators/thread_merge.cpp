@@ -14,6 +14,11 @@ void MergedPrefix(std::string_view key, std::string* k) {
   PutLengthPrefixed(k, key);
 }
 
+// The source partitions, one key each: kSources be32(partition) -> "". kSources alone says the
+// store has recorded them from its first partial on. The 10-byte varint kSources starts with is
+// the length of no key (>= 2^63), so no thread's prefix range reaches these keys.
+constexpr std::string_view kSources("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10);
+
 // Heap bytes of a cached partial beside its object (charged against the cache's budget).
 size_t HeapBytes(const ThreadPartial& p) {
   const ThreadTotals& t = p.totals;
@@ -31,7 +36,34 @@ size_t HeapBytes(const ThreadPartial& p) {
 ThreadMerge::ThreadMerge(state::KvStore* merged, ThreadLimits limits, size_t cache_bytes)
     : merged_(merged), limits_(limits), cache_(cache_bytes) {}
 
+void ThreadMerge::Load() {
+  if (loaded_) return;
+  loaded_ = true;
+  std::string v;
+  bool found = false;
+  if (!merged_->Get(kSources, &v, &found).ok()) return;
+  if (!found) {
+    // A store with partials but no record of their sources (written before it was kept): the
+    // sources stay unknown and threads are read whole by Emit, as they always were.
+    if (auto it = merged_->Scan({}); it->Valid() || !it->status().ok()) return;
+    merged_->Put(kSources, {});
+  }
+  for (auto it = merged_->Scan(kSources); it->Valid(); it->Next()) {
+    if (it->key().size() == kSources.size() + 4)
+      sources_.insert(static_cast<int32_t>(DecodeFixed32BE(it->key().data() + kSources.size())));
+  }
+  sources_known_ = true;
+}
+
+void ThreadMerge::NoteSource(int32_t p) {
+  if (!sources_known_ || !sources_.insert(p).second) return;
+  std::string k(kSources);
+  PutFixed32BE(&k, static_cast<uint32_t>(p));
+  merged_->Put(k, {});
+}
+
 Status ThreadMerge::Apply(std::string_view key, std::string_view partial) {
+  Load();
   ThreadPartial& incoming = scratch_;
   if (!DecodeThreadPartial(partial, &incoming)) {
     return Status::InvalidArgument("undecodable thread partial for key " + std::string(key));
@@ -52,11 +84,12 @@ Status ThreadMerge::Apply(std::string_view key, std::string_view partial) {
   SPANPIPE_RETURN_IF_ERROR(
       cache_.Stale(key, incoming.partition, incoming.version, stored_version, &row, &src, &stale));
   if (stale) return Status::OK();
+  NoteSource(incoming.partition);
   merged_->Put(skey, partial);
   changed_.emplace(key);
-  // The partitions that can hold a thread's partials are not known here: a thread's row becomes
-  // complete only once Emit has read it whole.
-  cache_.Keep(key, row, src, incoming.partition, &scratch_, SIZE_MAX, HeapBytes);
+  // A row holding every recorded source holds all the thread's stored partials.
+  cache_.Keep(key, row, src, incoming.partition, &scratch_,
+              sources_known_ ? sources_.size() : SIZE_MAX, HeapBytes);
   return Status::OK();
 }
 

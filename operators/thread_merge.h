@@ -39,9 +39,20 @@ class ThreadMerge {
 
  private:
   using Cache = MergeCache<ThreadPartial>;
+  // Reads the source partitions that have stored partials (once), if the store records them.
+  void Load();
+  // Records partition p as a source before its first partial is stored.
+  void NoteSource(int32_t p);
+
   state::KvStore* merged_;
   ThreadLimits limits_;
   std::set<std::string, std::less<>> changed_;
+  bool loaded_ = false;
+  // True when the store records every partition that has stored partials (always, unless it holds
+  // partials written before the record was kept): a thread whose cached row holds that many
+  // sources is then complete without a scan.
+  bool sources_known_ = false;
+  std::set<int32_t> sources_;
   // Reused across calls: decoded partials keep their strings' and lists' capacity, so a partial's
   // trace-id list is not allocated again for every record.
   ThreadPartial scratch_;

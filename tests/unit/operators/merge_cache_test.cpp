@@ -266,5 +266,32 @@ TEST(MergeCacheTest, CorruptStoredThreadPartialFailsTheEmitWithOrWithoutCache) {
   ExpectCorruptionFound<ThreadRun>(key, {key, v0}, {key, v1}, prefix, "garbage");
 }
 
+// A store written before the thread merge recorded its source partitions (a partial of partition
+// 0 and nothing else): the sources stay unknown, so the thread is still read whole and summed.
+TEST(MergeCacheTest, ThreadsStoredBeforeSourcesWereRecordedAreStillSummedWhole) {
+  threads::ThreadPartial t;
+  t.project = "p1";
+  t.thread_id = "conv";
+  t.version = 1;
+  t.totals.span_count = 2;
+  std::string v0, v1;
+  threads::EncodeThreadPartial(t, &v0);
+  t.partition = 1;
+  t.totals.span_count = 5;
+  threads::EncodeThreadPartial(t, &v1);
+  const std::string key = threads::ThreadOutputKey("p1", "conv");
+  ThreadRun run("legacy", threads::ThreadMerge::kDefaultCacheBytes);
+  std::string pkey;  // LP(key) be32(partition)
+  PutLengthPrefixed(&pkey, key);
+  PutFixed32BE(&pkey, 0);
+  run.store()->Put(pkey, v0);
+  ASSERT_TRUE(run.Interval({}, true).ok());
+  run.Restart();
+  ASSERT_TRUE(run.Interval({{key, v1}}, true).ok());
+  ASSERT_TRUE(run.Interval({{key, v1}}, true).ok());  // re-delivered: nothing new
+  ASSERT_EQ(run.records().size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(run.records()[0].value)["span_count"], 7);
+}
+
 }  // namespace
 }  // namespace spanpipe::rollup::testing
