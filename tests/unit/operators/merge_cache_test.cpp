@@ -250,41 +250,40 @@ TEST(MergeCacheTest, CorruptStoredRollupPartialFailsTheEmitWithOrWithoutCache) {
                                    state::WrapExpiring(INT64_MAX, std::string("P\x01garbage", 9)));
 }
 
-TEST(MergeCacheTest, CorruptStoredThreadPartialFailsTheEmitWithOrWithoutCache) {
+// Thread "p1|conv"'s partial of partition p (version 1) with `spans` spans.
+std::string ThreadPartialOf(int32_t p, int64_t spans) {
   threads::ThreadPartial t;
+  t.partition = p;
   t.project = "p1";
   t.thread_id = "conv";
   t.version = 1;
-  t.totals.span_count = 1;
-  std::string v0, v1;
-  threads::EncodeThreadPartial(t, &v0);
-  t.partition = 1;
-  threads::EncodeThreadPartial(t, &v1);
+  t.totals.span_count = spans;
+  std::string v;
+  threads::EncodeThreadPartial(t, &v);
+  return v;
+}
+// Its key in the merged store: LP("p1|conv") be32(partition), without the partition.
+std::string ThreadPrefix() {
+  std::string prefix;
+  PutLengthPrefixed(&prefix, threads::ThreadOutputKey("p1", "conv"));
+  return prefix;
+}
+
+TEST(MergeCacheTest, CorruptStoredThreadPartialFailsTheEmitWithOrWithoutCache) {
   const std::string key = threads::ThreadOutputKey("p1", "conv");
-  std::string prefix;  // LP(key) be32(partition)
-  PutLengthPrefixed(&prefix, key);
-  ExpectCorruptionFound<ThreadRun>(key, {key, v0}, {key, v1}, prefix, "garbage");
+  ExpectCorruptionFound<ThreadRun>(key, {key, ThreadPartialOf(0, 1)}, {key, ThreadPartialOf(1, 1)},
+                                   ThreadPrefix(), "garbage");
 }
 
 // A store written before the thread merge recorded its source partitions (a partial of partition
 // 0 and nothing else): the sources stay unknown, so the thread is still read whole and summed.
 TEST(MergeCacheTest, ThreadsStoredBeforeSourcesWereRecordedAreStillSummedWhole) {
-  threads::ThreadPartial t;
-  t.project = "p1";
-  t.thread_id = "conv";
-  t.version = 1;
-  t.totals.span_count = 2;
-  std::string v0, v1;
-  threads::EncodeThreadPartial(t, &v0);
-  t.partition = 1;
-  t.totals.span_count = 5;
-  threads::EncodeThreadPartial(t, &v1);
   const std::string key = threads::ThreadOutputKey("p1", "conv");
+  const std::string v1 = ThreadPartialOf(1, 5);
   ThreadRun run("legacy", threads::ThreadMerge::kDefaultCacheBytes);
-  std::string pkey;  // LP(key) be32(partition)
-  PutLengthPrefixed(&pkey, key);
+  std::string pkey = ThreadPrefix();
   PutFixed32BE(&pkey, 0);
-  run.store()->Put(pkey, v0);
+  run.store()->Put(pkey, ThreadPartialOf(0, 2));
   ASSERT_TRUE(run.Interval({}, true).ok());
   run.Restart();
   ASSERT_TRUE(run.Interval({{key, v1}}, true).ok());
