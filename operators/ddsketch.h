@@ -21,6 +21,12 @@ class DDSketch {
   explicit DDSketch(double relative_accuracy = 0.005);
 
   void Add(double value, uint64_t count = 1);
+  // Empty again, as newly constructed with the same accuracy, keeping the bucket buffer.
+  void Clear() {
+    zero_count_ = count_ = 0;
+    offset_ = 0;
+    counts_.clear();
+  }
   // Exact when both share the accuracy; otherwise re-adds `other`'s bucket values (approximate).
   void Merge(const DDSketch& other);
   // Value at rank floor(q * (count - 1)) of the sorted input, within relative_accuracy. 0 if empty.

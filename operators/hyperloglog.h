@@ -18,6 +18,11 @@ class HyperLogLog {
   explicit HyperLogLog(int precision = 14);
 
   void AddHash(uint64_t hash);
+  // Empty again (exact mode), as newly constructed with the same precision, keeping the buffers.
+  void Clear() {
+    set_.clear();
+    registers_.clear();
+  }
   void Add(std::string_view item);
   // Union. Returns false (and changes nothing) if the precisions differ.
   bool Merge(const HyperLogLog& other);

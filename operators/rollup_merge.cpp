@@ -58,7 +58,7 @@ bool StoredPayload(std::string_view stored, std::string_view* payload) {
 }  // namespace
 
 RollupMerge::RollupMerge(state::KvStore* merged, RollupOptions options, size_t cache_bytes)
-    : store_(merged), opt_(options), cache_(cache_bytes) {}
+    : store_(merged), opt_(options), sum_(options.sketch_relative_accuracy), cache_(cache_bytes) {}
 
 void RollupMerge::Load() {
   if (loaded_) return;
@@ -139,10 +139,10 @@ Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
   }
   const std::vector<Cache::Source>& sources = cached ? row->sources : read_;
   if (!sources.empty()) {
-    RollupMetrics sum(opt_.sketch_relative_accuracy);
-    for (const Cache::Source& s : sources) sum.Merge(s.part.metrics);  // in the store's order
+    sum_.Clear();
+    for (const Cache::Source& s : sources) sum_.Merge(s.part.metrics);  // in the store's order
     json_.clear();
-    AppendRollupJson(sources.front().part.id, sum, end_ms <= merged_wm_, &json_);
+    AppendRollupJson(sources.front().part.id, sum_, end_ms <= merged_wm_, &json_);
     out->Emit(streams::kRollups, key, json_);
     ++records_emitted_;
   }
