@@ -36,7 +36,8 @@ class MergeCache {
   };
   struct Row {
     bool complete = false;
-    bool indexed = false;         // the owner's own flag (RollupMerge: its index key is stored)
+    // The owner's own mark (RollupMerge: the window end whose index key it has stored).
+    int64_t mark = INT64_MIN;
     std::vector<Source> sources;  // in the store's order: partition as unsigned, ascending
     size_t bytes = 0;
   };

@@ -67,13 +67,16 @@ void RollupMerge::Load() {
   bool found = false;
   if (store_->Get(kMergedWmKey, &v, &found).ok() && found) ReadOrdered(v, &merged_wm_);
   for (auto it = store_->Scan(std::string(1, kSourceTag)); it->Valid(); it->Next()) {
+    if (it->key().size() != 5) continue;
+    const auto p = static_cast<int32_t>(DecodeFixed32BE(it->key().data() + 1));
+    source_keys_.insert(p);  // even when its watermark does not read
     int64_t wm;
-    if (it->key().size() == 5 && ReadOrdered(it->value(), &wm))
-      sources_[static_cast<int32_t>(DecodeFixed32BE(it->key().data() + 1))] = wm;
+    if (ReadOrdered(it->value(), &wm)) sources_[p] = wm;
   }
 }
 
 void RollupMerge::UpdateSource(int32_t p, int64_t watermark_ms) {
+  source_keys_.insert(p);
   auto [it, inserted] = sources_.emplace(p, watermark_ms);
   if (!inserted) {
     if (watermark_ms <= it->second) return;  // watermarks only move forward
@@ -116,9 +119,9 @@ Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
   }
   store_->Put(pkey, state::WrapExpiring(Expiry(in.id, opt_), partial));
   dirty_[std::string(key)] = in.id.end_ms();
-  // Every stored partial's partition is a known source (UpdateSource writes it with the partial):
-  // a row that holds all known sources holds all its stored partials.
-  cache_.Keep(key, row, src, in.source_partition, &scratch_, sources_.size(), HeapBytes);
+  // Every stored partial's partition has a source key (UpdateSource writes it with the partial):
+  // a row that holds a partial of each holds all its stored partials.
+  cache_.Keep(key, row, src, in.source_partition, &scratch_, source_keys_.size(), HeapBytes);
   return Status::OK();
 }
 
@@ -152,14 +155,14 @@ Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
 
 void RollupMerge::IndexRow(const std::string& key, int64_t end_ms) {
   Cache::Row* row = cache_.Find(key);
-  if (row && row->indexed) return;  // written by an earlier Emit, not deleted since
+  if (row && row->mark == end_ms) return;  // written by an earlier Emit, not deleted since
   store_->Put(IndexKey(end_ms, key), state::WrapExpiring(kNever, {}));
-  if (row) row->indexed = true;
+  if (row) row->mark = end_ms;
 }
 
 void RollupMerge::UnindexRow(const std::string& key, int64_t end_ms) {
   store_->Delete(IndexKey(end_ms, key));
-  if (Cache::Row* row = cache_.Find(key)) row->indexed = false;
+  if (Cache::Row* row = cache_.Find(key); row && row->mark == end_ms) row->mark = INT64_MIN;
 }
 
 Status RollupMerge::Emit(Emitter* out) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,7 @@ class RollupMerge {
   RollupOptions opt_;
   bool loaded_ = false;
   std::map<int32_t, int64_t> sources_;  // source partition -> its newest watermark
+  std::set<int32_t> source_keys_;       // partitions with a source key (a superset of sources_)
   int64_t merged_wm_ = INT64_MIN;
   std::map<std::string, int64_t> dirty_;  // row key -> window end
   uint64_t records_emitted_ = 0;

@@ -203,6 +203,68 @@ TEST(MergeCacheTest, ThreadsAreTheSameWithTheCacheWithoutItAndWithAnEvictingOne)
   ExpectSameRecords<ThreadRun, ThreadTraffic>(threads::ThreadMerge::kDefaultCacheBytes, 16000);
 }
 
+// A source partition whose stored watermark no longer reads still has stored partials: a row that
+// holds a partial of every other source is not taken for complete.
+TEST(MergeCacheTest, ASourceWithAnUnreadableWatermarkStillCountsForCompleteness) {
+  RollupRun cached("cached", RollupMerge::kDefaultCacheBytes), none("none", 0);
+  const WindowId a = RollupTraffic::Row(0);
+  auto partial = [&](int32_t p, uint64_t version, int calls) {
+    RollupMetrics m;
+    for (int i = 0; i < calls; ++i) m.AddCall(false, 1, 1, 0.25, 10.0);
+    std::string v;
+    EncodePartial(p, version, kT0, a, m, &v);
+    return std::make_pair(ContractKey(a), v);
+  };
+  for (RollupRun* r : {&cached, &none}) {
+    ASSERT_TRUE(r->Interval({partial(0, 1, 1), partial(1, 1, 3)}, true).ok());
+    std::string skey(1, 's');  // 's' be32(partition) -> its watermark
+    PutFixed32BE(&skey, 1);
+    r->store()->Put(skey, "unreadable");
+    ASSERT_TRUE(r->Interval({}, true).ok());
+    r->Restart();
+    ASSERT_TRUE(r->Interval({partial(0, 2, 2)}, true).ok());
+  }
+  EXPECT_EQ(cached.records(), none.records());
+  EXPECT_EQ(nlohmann::json::parse(cached.records().back().value)["requests"], 5);
+}
+
+// Dims may contain '|': two windows of different ends can share one contract key. Their partials
+// and index keys are merged as without the cache.
+TEST(MergeCacheTest, WindowsSharingAContractKeyMergeAsWithoutTheCache) {
+  const WindowId minute{
+      Granularity::k1m, kT0, {"p", "a|1h|" + std::to_string(kT0), "x", "y", "z", "w|v"}};
+  const WindowId hour{
+      Granularity::k1h, kT0, {"p|1m|" + std::to_string(kT0) + "|a", "x", "y", "z", "w", "v"}};
+  ASSERT_EQ(ContractKey(minute), ContractKey(hour));
+  auto partial = [](const WindowId& id, int32_t p, uint64_t version, int64_t wm) {
+    RollupMetrics m;
+    for (uint64_t i = 0; i < version; ++i) m.AddCall(false, 1, 1, 0.5, 10.0 * (p + 1));
+    std::string v;
+    EncodePartial(p, version, wm, id, m, &v);
+    return std::make_pair(ContractKey(id), v);
+  };
+  RollupRun cached("cached", RollupMerge::kDefaultCacheBytes), none("none", 0);
+  for (RollupRun* r : {&cached, &none}) {
+    for (int i = 1; i <= 6; ++i) {
+      // The row's end is its last partial's: the minute's, but the hour's in the second interval.
+      // The watermark passes the minute's end, not the hour's.
+      const int64_t wm = kT0 + i * 30'000;
+      Partials in = {partial(hour, 1, i, wm), partial(i == 2 ? hour : minute, 0, i, wm)};
+      ASSERT_TRUE(r->Interval(in, true).ok());
+      if (i == 4) r->Restart();
+    }
+    Partials past_the_hour;  // both sources' watermarks past the hour: the row closes
+    for (int32_t p : {0, 1}) {
+      std::string hb;
+      EncodeHeartbeat(p, kT0 + 2 * 3'600'000, &hb);
+      past_the_hour.emplace_back(HeartbeatKey(p), hb);
+    }
+    ASSERT_TRUE(r->Interval(past_the_hour, true).ok());
+  }
+  ASSERT_TRUE(nlohmann::json::parse(none.records().back().value)["final"].get<bool>());
+  EXPECT_EQ(cached.records(), none.records());
+}
+
 TEST(MergeCacheTest, RowsLargerThanTheBudgetAreNotKeptButStillMerged) {
   RollupRun run("small", 64), none("nocache", 0);
   RollupTraffic traffic(7);
