@@ -1,10 +1,11 @@
 // MergeCache: what a merge stage (RollupMerge, ThreadMerge) remembers of the rows it merged
 // recently, so that a row seen again is summed without reading RocksDB and without decoding its
-// stored partials again. Per row key: the decoded partial of each source partition, with its
-// version, exactly as the store holds it (the store stays the truth: every accepted partial is
-// still written there). A row is `complete` when it holds every stored partial of the row (it was
-// filled by a scan of the row's prefix); an incomplete row holds only partials this merge wrote
-// since, and the store must be asked about the other partitions.
+// stored partials again. Per row key: the decoded partial of each source partition (with its
+// version), exactly as the store holds it (the store stays the truth: every accepted partial is
+// still written there). A row is `complete` when it holds every stored partial of the row: it was
+// filled by a scan of the row's prefix, or it holds a partial of every partition that can have
+// one (when the owner knows them). An incomplete row holds only partials this merge wrote since,
+// and the store must be asked about the other partitions.
 //
 // Bounded: rows are charged an estimate of their bytes and the least recently used rows are
 // dropped past max_bytes (0 disables the cache). Dropping a row only costs a read of the store.
