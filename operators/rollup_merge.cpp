@@ -17,9 +17,14 @@ constexpr char kSourceTag = 's';   // 's' partition(4B)            -> watermark
 constexpr std::string_view kMergedWmKey = "g";
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
+// Into *k (replacing its content; a reused string keeps its capacity).
+void PartialPrefixTo(std::string_view key, std::string* k) {
+  k->assign(1, kPartialTag);
+  PutLengthPrefixed(k, key);
+}
 std::string PartialPrefix(std::string_view key) {
-  std::string k(1, kPartialTag);
-  PutLengthPrefixed(&k, key);
+  std::string k;
+  PartialPrefixTo(key, &k);
   return k;
 }
 std::string IndexKey(int64_t end_ms, std::string_view key) {
@@ -97,7 +102,8 @@ Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
   if (key_buf_ != key)
     return Status::InvalidArgument("rollup partial: key does not match its window and dims");
 
-  std::string pkey = PartialPrefix(key);
+  std::string& pkey = pkey_buf_;
+  PartialPrefixTo(key, &pkey);
   PutFixed32BE(&pkey, static_cast<uint32_t>(in.source_partition));
   auto stored_version = [&](uint64_t* version, bool* found) {
     std::string stored;

@@ -71,7 +71,7 @@ class RollupMerge {
   // Reused across partials: decoding one keeps the buffers of its dims and sketches.
   RollupPartial scratch_;
   RollupMetrics sum_;  // a row's sum, reused: cleared, it keeps its sketches' buffers
-  std::string key_buf_, json_;
+  std::string key_buf_, pkey_buf_, json_;
   Cache cache_;
   std::vector<Cache::Source> read_;  // a row's stored partials read by EmitRow, reused
 };
