@@ -11,6 +11,8 @@
 // SPANPIPE_BENCH_DUMP=FILE also writes the JSON corpus, one message a line (input for `replay`).
 // SPANPIPE_BENCH_START_MS=<unix ms> fixes the corpus's start time (reproducible instruction
 // counts).
+// SPANPIPE_BENCH_RECORDS_DUMP=FILE writes the pipeline's spanpipe.rollups and spanpipe.threads
+// records (stream, key, value; one a line) for comparing two builds' outputs; not for timing.
 #include <benchmark/benchmark.h>
 #include <simdjson.h>
 #include <sys/resource.h>
@@ -86,20 +88,30 @@ class NullDlq : public DeadLetters {
   uint64_t count = 0;
 };
 
-// Partials to the merge stage (as the Kafka round trip would), everything else counted.
+// Partials to the merge stage (as the Kafka round trip would), everything else counted (and the
+// merge's records written to SPANPIPE_BENCH_RECORDS_DUMP when set).
 class Router : public Emitter {
  public:
-  explicit Router(MergeStage* merge) : merge_(merge) {}
+  explicit Router(MergeStage* merge) : merge_(merge) {
+    if (const char* f = std::getenv("SPANPIPE_BENCH_RECORDS_DUMP"); f && *f && merge_) {
+      dump_.open(f);
+      dumping_ = true;
+    }
+  }
   void Emit(std::string_view stream, std::string_view key, std::string_view value) override {
     ++records;
     if (merge_ && (stream == streams::kRollupPartials || stream == streams::kThreadPartials))
       status = merge_->Process(stream, key, value);
+    if (dumping_ && (stream == streams::kRollups || stream == streams::kThreads))
+      dump_ << stream << '\t' << key << '\t' << value << '\n';
   }
   uint64_t records = 0;
   Status status;
 
  private:
   MergeStage* merge_;
+  bool dumping_ = false;  // a flag, not dump_.is_open(): a test per record in the measured region
+  std::ofstream dump_;
 };
 
 // CPU time of the calling thread: on a shared machine it varies far less than wall time. The

@@ -120,20 +120,31 @@ double DDSketch::Quantile(double q) const {
 }
 
 void DDSketch::Quantiles(const double* qs, size_t n, double* out) const {
-  if (count_ == 0) {
+  if (count_ == 0 || n == 0) {
     std::fill(out, out + n, 0.0);
     return;
   }
-  auto rank = [&](size_t j) {
-    return std::clamp(qs[j], 0.0, 1.0) * static_cast<double>(count_ - 1);
+  // Quantile q is in the first bucket where the values counted through it exceed its rank
+  // r = q (count - 1), i.e. (counts being integers below 2^53, exact in a double) where they reach
+  // floor(r) + 1: one integer comparison per bucket.
+  auto threshold = [&](size_t j) -> uint64_t {
+    const double r = std::clamp(qs[j], 0.0, 1.0) * static_cast<double>(count_ - 1);
+    if (!(r >= 0) || r >= 0x1p64) return std::numeric_limits<uint64_t>::max();  // NaN: never
+    return static_cast<uint64_t>(r) + 1;
   };
   size_t j = 0;
+  uint64_t next = threshold(0);
+  auto answer = [&](double v) {
+    out[j] = v;
+    next = ++j < n ? threshold(j) : std::numeric_limits<uint64_t>::max();
+  };
   uint64_t seen = zero_count_;
-  for (; j<n&& static_cast<double>(seen)> rank(j); ++j) out[j] = 0;
+  while (j < n && seen >= next) answer(0);
   for (size_t i = 0; i < counts_.size() && j < n; ++i) {
     seen += counts_[i];
-    for (; j<n&& static_cast<double>(seen)> rank(j); ++j)
-      out[j] = ValueOf(offset_ + static_cast<int32_t>(i));
+    if (seen < next) continue;
+    const double v = ValueOf(offset_ + static_cast<int32_t>(i));
+    while (j < n && seen >= next) answer(v);
   }
   // Ranks past the last bucket (rounding): the last bucket, as Quantile answers.
   for (; j < n; ++j)

@@ -21,6 +21,12 @@ class DDSketch {
   explicit DDSketch(double relative_accuracy = 0.005);
 
   void Add(double value, uint64_t count = 1);
+  // Empty again, as newly constructed with the same accuracy, keeping the bucket buffer.
+  void Clear() {
+    zero_count_ = count_ = 0;
+    offset_ = 0;
+    counts_.clear();
+  }
   // Exact when both share the accuracy; otherwise re-adds `other`'s bucket values (approximate).
   void Merge(const DDSketch& other);
   // Value at rank floor(q * (count - 1)) of the sorted input, within relative_accuracy. 0 if empty.
@@ -31,6 +37,8 @@ class DDSketch {
   uint64_t count() const { return count_; }
   double relative_accuracy() const { return alpha_; }
   bool empty() const { return count_ == 0; }
+  // Heap bytes held (its buckets), for the bounded caches that keep sketches.
+  size_t MemoryBytes() const { return counts_.capacity() * sizeof(uint64_t); }
 
   // Compact binary form: accuracy, zero count, then (index gap, count) for non-empty buckets only.
   void EncodeTo(std::string* out) const;

@@ -18,6 +18,11 @@ class HyperLogLog {
   explicit HyperLogLog(int precision = 14);
 
   void AddHash(uint64_t hash);
+  // Empty again (exact mode), as newly constructed with the same precision, keeping the buffers.
+  void Clear() {
+    set_.clear();
+    registers_.clear();
+  }
   void Add(std::string_view item);
   // Union. Returns false (and changes nothing) if the precisions differ.
   bool Merge(const HyperLogLog& other);
@@ -26,6 +31,8 @@ class HyperLogLog {
 
   bool exact() const { return registers_.empty(); }
   int precision() const { return p_; }
+  // Heap bytes held (hashes or registers), for the bounded caches that keep sketches.
+  size_t MemoryBytes() const { return set_.capacity() * sizeof(uint64_t) + registers_.capacity(); }
 
   // Compact: the hash set, or the non-zero registers (index gap, value) when that is shorter than
   // the dense form, or the dense registers.

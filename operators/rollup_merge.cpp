@@ -17,9 +17,14 @@ constexpr char kSourceTag = 's';   // 's' partition(4B)            -> watermark
 constexpr std::string_view kMergedWmKey = "g";
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
+// Into *k (replacing its content; a reused string keeps its capacity).
+void PartialPrefixTo(std::string_view key, std::string* k) {
+  k->assign(1, kPartialTag);
+  PutLengthPrefixed(k, key);
+}
 std::string PartialPrefix(std::string_view key) {
-  std::string k(1, kPartialTag);
-  PutLengthPrefixed(&k, key);
+  std::string k;
+  PartialPrefixTo(key, &k);
   return k;
 }
 std::string IndexKey(int64_t end_ms, std::string_view key) {
@@ -45,10 +50,20 @@ int64_t Expiry(const WindowId& id, const RollupOptions& opt) {
   if (__builtin_add_overflow(id.end_ms(), opt.retention_ms(id.granularity), &r)) return kNever;
   return r;
 }
+// Heap bytes of a cached partial beside its object (charged against the cache's budget).
+size_t HeapBytes(const RollupPartial& p) {
+  const RollupDims& d = p.id.dims;
+  return d.project.capacity() + d.service.capacity() + d.provider.capacity() + d.model.capacity() +
+         d.operation.capacity() + d.environment.capacity() + p.metrics.MemoryBytes();
+}
+bool StoredPayload(std::string_view stored, std::string_view* payload) {
+  int64_t exp;
+  return state::UnwrapExpiring(stored, &exp, payload);
+}
 }  // namespace
 
-RollupMerge::RollupMerge(state::KvStore* merged, RollupOptions options)
-    : store_(merged), opt_(options) {}
+RollupMerge::RollupMerge(state::KvStore* merged, RollupOptions options, size_t cache_bytes)
+    : store_(merged), opt_(options), sum_(options.sketch_relative_accuracy), cache_(cache_bytes) {}
 
 void RollupMerge::Load() {
   if (loaded_) return;
@@ -57,13 +72,16 @@ void RollupMerge::Load() {
   bool found = false;
   if (store_->Get(kMergedWmKey, &v, &found).ok() && found) ReadOrdered(v, &merged_wm_);
   for (auto it = store_->Scan(std::string(1, kSourceTag)); it->Valid(); it->Next()) {
+    if (it->key().size() != 5) continue;
+    const auto p = static_cast<int32_t>(DecodeFixed32BE(it->key().data() + 1));
+    source_keys_.insert(p);  // even when its watermark does not read
     int64_t wm;
-    if (it->key().size() == 5 && ReadOrdered(it->value(), &wm))
-      sources_[static_cast<int32_t>(DecodeFixed32BE(it->key().data() + 1))] = wm;
+    if (ReadOrdered(it->value(), &wm)) sources_[p] = wm;
   }
 }
 
 void RollupMerge::UpdateSource(int32_t p, int64_t watermark_ms) {
+  source_keys_.insert(p);
   auto [it, inserted] = sources_.emplace(p, watermark_ms);
   if (!inserted) {
     if (watermark_ms <= it->second) return;  // watermarks only move forward
@@ -84,53 +102,73 @@ Status RollupMerge::Apply(std::string_view key, std::string_view partial) {
   if (key_buf_ != key)
     return Status::InvalidArgument("rollup partial: key does not match its window and dims");
 
-  std::string pkey = PartialPrefix(key);
+  std::string& pkey = pkey_buf_;
+  PartialPrefixTo(key, &pkey);
   PutFixed32BE(&pkey, static_cast<uint32_t>(in.source_partition));
-  std::string stored;
-  bool found = false;
-  SPANPIPE_RETURN_IF_ERROR(store_->Get(pkey, &stored, &found));
-  if (found) {
+  auto stored_version = [&](uint64_t* version, bool* found) {
+    std::string stored;
+    SPANPIPE_RETURN_IF_ERROR(store_->Get(pkey, &stored, found));
     int64_t exp;
     std::string_view payload;
-    uint64_t version = 0;
-    if (state::UnwrapExpiring(stored, &exp, &payload) && DecodePartialVersion(payload, &version) &&
-        version >= in.version) {
-      ++stale_ignored_;  // the same or an older total of this source: already counted
-      return Status::OK();
-    }
+    *found = *found && state::UnwrapExpiring(stored, &exp, &payload) &&
+             DecodePartialVersion(payload, version);
+    return Status::OK();
+  };
+  Cache::Row* row;
+  Cache::Source* src;
+  bool stale;
+  SPANPIPE_RETURN_IF_ERROR(
+      cache_.Stale(key, in.source_partition, in.version, stored_version, &row, &src, &stale));
+  if (stale) {
+    ++stale_ignored_;  // the same or an older total of this source: already counted
+    return Status::OK();
   }
   store_->Put(pkey, state::WrapExpiring(Expiry(in.id, opt_), partial));
   dirty_[std::string(key)] = in.id.end_ms();
+  // Every stored partial's partition has a source key (UpdateSource writes it with the partial):
+  // a row that holds a partial of each holds all its stored partials.
+  cache_.Keep(key, row, src, in.source_partition, &scratch_, source_keys_.size(), HeapBytes);
   return Status::OK();
 }
 
 Status RollupMerge::EmitRow(const std::string& key, int64_t end_ms,
                             std::unique_ptr<state::KvIterator>* cursor, Emitter* out) {
-  const std::string prefix = PartialPrefix(key);
-  RollupMetrics sum(opt_.sketch_relative_accuracy);
-  WindowId id;
-  bool any = false;
-  if (*cursor) {
-    (*cursor)->Seek(prefix);
-  } else {
-    *cursor = store_->Scan(prefix);
+  Cache::Row* row = cache_.Find(key);
+  const bool cached = row && row->complete;
+  if (!cached) {
+    const std::string prefix = PartialPrefix(key);
+    if (*cursor) {
+      (*cursor)->Seek(prefix);
+    } else {
+      *cursor = store_->Scan(prefix);
+    }
+    auto decode = [](std::string_view in, RollupPartial* part) { return DecodePartial(in, part); };
+    SPANPIPE_RETURN_IF_ERROR(
+        cache_.ReadStored(key, cursor->get(), StoredPayload, DecodePartialVersion, decode, &read_));
   }
-  RollupPartial& part = scratch_;
-  for (auto& it = *cursor; it->Valid(); it->Next()) {
-    int64_t exp;
-    std::string_view payload;
-    if (!state::UnwrapExpiring(it->value(), &exp, &payload)) continue;
-    SPANPIPE_RETURN_IF_ERROR(DecodePartial(payload, &part));
-    if (!any) id = part.id;
-    sum.Merge(part.metrics);
-    any = true;
+  const std::vector<Cache::Source>& sources = cached ? row->sources : read_;
+  if (!sources.empty()) {
+    sum_.Clear();
+    for (const Cache::Source& s : sources) sum_.Merge(s.part.metrics);  // in the store's order
+    json_.clear();
+    AppendRollupJson(sources.front().part.id, sum_, end_ms <= merged_wm_, &json_);
+    out->Emit(streams::kRollups, key, json_);
+    ++records_emitted_;
   }
-  if (!any) return Status::OK();
-  json_.clear();
-  AppendRollupJson(id, sum, end_ms <= merged_wm_, &json_);
-  out->Emit(streams::kRollups, key, json_);
-  ++records_emitted_;
+  if (!cached) cache_.KeepWhole(key, &read_, HeapBytes);
   return Status::OK();
+}
+
+void RollupMerge::IndexRow(const std::string& key, int64_t end_ms) {
+  Cache::Row* row = cache_.Find(key);
+  if (row && row->mark == end_ms) return;  // written by an earlier Emit, not deleted since
+  store_->Put(IndexKey(end_ms, key), state::WrapExpiring(kNever, {}));
+  if (row) row->mark = end_ms;
+}
+
+void RollupMerge::UnindexRow(const std::string& key, int64_t end_ms) {
+  store_->Delete(IndexKey(end_ms, key));
+  if (Cache::Row* row = cache_.Find(key); row && row->mark == end_ms) row->mark = INT64_MIN;
 }
 
 Status RollupMerge::Emit(Emitter* out) {
@@ -151,9 +189,9 @@ Status RollupMerge::Emit(Emitter* out) {
   for (auto& [key, end] : emitted) {
     SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, &cursor, out));
     if (end <= merged_wm_) {
-      store_->Delete(IndexKey(end, key));
+      UnindexRow(key, end);
     } else {
-      store_->Put(IndexKey(end, key), state::WrapExpiring(kNever, {}));
+      IndexRow(key, end);
     }
   }
   // Rows the watermark has now passed, oldest first.
@@ -167,9 +205,8 @@ Status RollupMerge::Emit(Emitter* out) {
   }
   for (auto& [key, end] : closing) {
     if (!emitted.count(key)) SPANPIPE_RETURN_IF_ERROR(EmitRow(key, end, &cursor, out));
-    store_->Delete(IndexKey(end, key));
+    UnindexRow(key, end);
   }
   return Status::OK();
 }
-
 }  // namespace spanpipe::rollup

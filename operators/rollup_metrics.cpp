@@ -59,6 +59,14 @@ void RollupMetrics::Merge(const RollupMetrics& o) {
   threads.Merge(o.threads);
 }
 
+void RollupMetrics::Clear() {
+  requests = errors = input_tokens = output_tokens = 0;
+  cost_usd = duration_ms_sum = duration_ms_min = duration_ms_max = 0;
+  durations.Clear();
+  users.Clear();
+  threads.Clear();
+}
+
 void RollupMetrics::EncodeTo(std::string* out) const {
   PutVarint64(out, ZigZag(requests));
   PutVarint64(out, ZigZag(errors));

@@ -32,6 +32,14 @@ struct RollupMetrics {
   void AddCall(bool error, int64_t input_tokens, int64_t output_tokens, double cost_usd,
                double duration_ms);
   void Merge(const RollupMetrics& other);
+  // Zero again, as newly constructed with the same accuracy, keeping the sketches' buffers (a sum
+  // reused across rows allocates nothing once warm).
+  void Clear();
+
+  // Heap bytes held by the sketches (the merge's bounded cache charges rows with it).
+  size_t MemoryBytes() const {
+    return durations.MemoryBytes() + users.MemoryBytes() + threads.MemoryBytes();
+  }
 
   void EncodeTo(std::string* out) const;
   bool DecodeFrom(std::string_view* in);

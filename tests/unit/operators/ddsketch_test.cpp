@@ -41,6 +41,32 @@ TEST(DDSketchTest, QuantilesWithinOnePercentOfExactOn100kLognormal) {
   }
 }
 
+// Quantiles answers in one pass what Quantile answers one by one, for sketches of a few values
+// (ranks that fall exactly on a count), zeros, many values, collapsed ranges, and odd qs.
+TEST(DDSketchTest, QuantilesInOnePassEqualQuantileOneByOne) {
+  std::mt19937_64 rng(11);
+  const double qs[] = {-1.0, 0.0, 0.25, 0.5, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0, 2.0};
+  for (int round = 0; round < 300; ++round) {
+    DDSketch s(round % 3 == 0 ? 0.01 : 0.005);
+    const int n = static_cast<int>(rng() % (round % 10 == 0 ? 3000 : 9));
+    for (int i = 0; i < n; ++i) {
+      const uint64_t kind = rng() % 8;
+      const double v = kind == 0   ? 0.0
+                       : kind == 1 ? 1e-300 * (rng() % 1000)
+                                   : (rng() % 100000) * 0.37;
+      s.Add(v, 1 + rng() % 3);
+    }
+    double got[std::size(qs)];
+    s.Quantiles(qs, std::size(qs), got);
+    for (size_t j = 0; j < std::size(qs); ++j)
+      ASSERT_EQ(got[j], s.Quantile(qs[j])) << round << " q " << qs[j];
+    const double nan[] = {std::nan(""), 0.5};
+    double got_nan[2];
+    s.Quantiles(nan, 2, got_nan);
+    ASSERT_EQ(got_nan[1], got_nan[0]) << round;  // a NaN q stops the pass: the last bucket for all
+  }
+}
+
 TEST(DDSketchTest, MergeOfPartsEqualsSketchOfUnion) {
   std::vector<double> values = Lognormal(50000, 7);
   DDSketch whole(0.005);
