@@ -1,15 +1,15 @@
 // resolve + checkpoint throughput with more trace state than the block cache holds, beside the
 // decode of the same spans in the same run (the issue's ratio).
 // Each run: a fresh StateDb (memory budget SPANPIPE_BENCH_BUDGET_MIB, default 64), TraceRegistry
-// with the default 100k-trace cache, Flush + CloseIdle + StateDb::Commit (+ Persist every 5 s)
-// every SPANPIPE_BENCH_CHECKPOINT_SPANS spans (default 10k = 100 ms of the bench's clock; 100000 =
-// the job's 1 s commit interval at this rate). Traffic: traces arrive in waves of 5000
-// concurrently-active traces, each sending its spans interleaved with the others' (root last), 100
-// spans per event-time millisecond, 30 s idle close. The spans are OTLP/JSON messages of 100 spans
-// each (an LLM call's attributes, as a collector would send them), built per wave outside the timed
-// regions, then decoded and normalised (timed: decode) and resolved (timed: resolve, with the
-// checkpoints and the final close). Size: SPANPIPE_BENCH_TRACES (default 200000) traces x
-// SPANPIPE_BENCH_SPANS (default 3) spans.
+// with the default 100k-trace cache, Flush + CloseIdle + StateDb::Commit every
+// SPANPIPE_BENCH_CHECKPOINT_SPANS spans (default 10k = 100 ms of the bench's clock; 100000 = the
+// job's 1 s commit interval at this rate), and a Persist every 5 s of that clock (as the job).
+// Traffic: traces arrive in waves of 5000 concurrently-active traces, each sending its spans
+// interleaved with the others' (root last), 100 spans per event-time millisecond, 30 s idle close.
+// The spans are OTLP/JSON messages of 100 spans each (an LLM call's attributes, as a collector
+// would send them), built per wave outside the timed regions, then decoded and normalised
+// (timed: decode) and resolved (timed: resolve, with the checkpoints and the final close).
+// Size: SPANPIPE_BENCH_TRACES (default 200000) traces x SPANPIPE_BENCH_SPANS (default 3) spans.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -71,19 +71,8 @@ void AppendHex(std::string* out, const uint8_t* bytes, size_t n) {
 
 // The OTLP/JSON messages of one wave: span s of trace t for s from the last down to the root,
 // each pass over the wave's traces in order; *n counts spans (it sets their start time).
-// content: LLM spans also carry their messages (gen_ai.input/output.messages, JSON in a JSON
-// string, ~600 bytes together: the size of the demo corpus's content attributes).
-void WaveMessages(int64_t wave, int64_t wave_end, int64_t spans_per_trace, bool content, int64_t* n,
+void WaveMessages(int64_t wave, int64_t wave_end, int64_t spans_per_trace, int64_t* n,
                   std::vector<std::string>* out) {
-  static constexpr char kInputMessages[] =
-      R"([{\"role\":\"system\",\"parts\":[{\"type\":\"text\",\"content\":\"You are a )"
-      R"(helpful customer support assistant for Acme Corp. Answer politely and concisely. Never )"
-      R"(reveal internal policies.\"}]},{\"role\":\"user\",\"parts\":[{\"type\":\"text\",)"
-      R"(\"content\":\"Where is my order #4471? It was due on Monday.\"}]}])";
-  static constexpr char kOutputMessages[] =
-      R"([{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"I am )"
-      R"(sorry for the delay. Order #4471 left our warehouse on Tuesday and should arrive within )"
-      R"(two business days.\"}],\"finish_reason\":\"stop\"}])";
   static const char* const kThreads[4] = {"conv-a", "conv-b", "conv-c", "conv-d"};
   out->clear();
   std::string m;
@@ -134,13 +123,6 @@ void WaveMessages(int64_t wave, int64_t wave_end, int64_t spans_per_trace, bool 
           m += kThreads[t & 3];
           m += R"("}})";
         }
-        if (content) {  // the prompt and completion an LLM call carries, as in the demo corpus
-          m += R"(,{"key":"gen_ai.input.messages","value":{"stringValue":")";
-          m += kInputMessages;
-          m += R"("}},{"key":"gen_ai.output.messages","value":{"stringValue":")";
-          m += kOutputMessages;
-          m += R"("}})";
-        }
       }
       m += R"(],"status":{}})";
       ++*n;
@@ -151,7 +133,7 @@ void WaveMessages(int64_t wave, int64_t wave_end, int64_t spans_per_trace, bool 
 }
 
 void BM_ResolveCheckpoint(benchmark::State& state, int64_t traces, int64_t spans_per_trace,
-                          int64_t budget_mib, int64_t checkpoint_spans, bool content) {
+                          int64_t budget_mib, int64_t checkpoint_spans) {
   constexpr int64_t kWave = 5000, kSpansPerMs = 100;
   Config cfg;
   PriceTable prices;
@@ -206,8 +188,7 @@ void BM_ResolveCheckpoint(benchmark::State& state, int64_t traces, int64_t spans
       commit_s += std::chrono::duration<double>(Clock::now() - c1).count();
     };
     for (int64_t wave = 0; wave < traces && st.ok(); wave += kWave) {
-      WaveMessages(wave, std::min(traces, wave + kWave), spans_per_trace, content, &generated,
-                   &messages);
+      WaveMessages(wave, std::min(traces, wave + kWave), spans_per_trace, &generated, &messages);
       for (const std::string& m : messages) {
         decoded.clear();
         const auto d0 = Clock::now();
@@ -282,15 +263,11 @@ int main(int argc, char** argv) {
   const int64_t spans = EnvInt("SPANPIPE_BENCH_SPANS", 3);
   const int64_t budget = EnvInt("SPANPIPE_BENCH_BUDGET_MIB", 64);
   const int64_t checkpoint = std::max<int64_t>(1, EnvInt("SPANPIPE_BENCH_CHECKPOINT_SPANS", 10000));
-  const bool content = EnvInt("SPANPIPE_BENCH_CONTENT", 0) != 0;
   benchmark::RegisterBenchmark(
       ("ResolveCheckpoint/traces:" + std::to_string(traces) + "/spans:" + std::to_string(spans) +
-       "/budget_mib:" + std::to_string(budget) + "/checkpoint_spans:" + std::to_string(checkpoint) +
-       (content ? "/content" : ""))
+       "/budget_mib:" + std::to_string(budget) + "/checkpoint_spans:" + std::to_string(checkpoint))
           .c_str(),
-      [=](benchmark::State& st) {
-        BM_ResolveCheckpoint(st, traces, spans, budget, checkpoint, content);
-      })
+      [=](benchmark::State& st) { BM_ResolveCheckpoint(st, traces, spans, budget, checkpoint); })
       ->Iterations(1)
       ->UseManualTime()
       ->Unit(benchmark::kSecond);
