@@ -41,10 +41,9 @@ void MetricAcc::Add(const RollupRow& r) {
   dsum += r.duration_ms_sum;
   dmin = std::min(dmin, r.duration_ms_min);
   dmax = std::max(dmax, r.duration_ms_max);
-  p50w += n * r.duration_ms_p50;
-  p90w += n * r.duration_ms_p90;
-  p95w += n * r.duration_ms_p95;
-  p99w += n * r.duration_ms_p99;
+  durations.push_back({n,
+                       {r.duration_ms_min, r.duration_ms_p50, r.duration_ms_p90, r.duration_ms_p95,
+                        r.duration_ms_p99, r.duration_ms_max}});
 }
 
 MetricValue MetricAcc::Value(MetricId m, AggId agg) const {
@@ -78,13 +77,13 @@ MetricValue MetricAcc::Value(MetricId m, AggId agg) const {
         case AggId::kMax:
           return Dbl(dmax);
         case AggId::kP50:
-          return Dbl(PerRequest(p50w));
+          return Dbl(MixtureQuantile(durations, 0.5));
         case AggId::kP90:
-          return Dbl(PerRequest(p90w));
+          return Dbl(MixtureQuantile(durations, 0.9));
         case AggId::kP95:
-          return Dbl(PerRequest(p95w));
+          return Dbl(MixtureQuantile(durations, 0.95));
         case AggId::kP99:
-          return Dbl(PerRequest(p99w));
+          return Dbl(MixtureQuantile(durations, 0.99));
         default:
           return Dbl(PerRequest(dsum));
       }

@@ -1,6 +1,6 @@
 // MetricAcc: rollup rows summed into one point, and a metric's value under an aggregation
-// (docs/query-api.md "Metrics and aggregations"). Percentiles of several rows are their
-// request-weighted mean (the records carry percentiles, not sketches): exact for one row, an
+// (docs/query-api.md "Metrics and aggregations"). Percentiles of several rows are those of the
+// mixture of the rows' stated percentiles (mixture_quantile.h): exact for one row, an
 // approximation otherwise.
 #pragma once
 
@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "serve/mixture_quantile.h"
 #include "serve/query_store.h"
 
 namespace spanpipe::serve {
@@ -49,7 +51,7 @@ struct MetricValue {
 struct MetricAcc {
   int64_t requests = 0, errors = 0, in = 0, out = 0, rows = 0;
   double cost = 0, dsum = 0, dmin = INFINITY, dmax = 0;
-  double p50w = 0, p90w = 0, p95w = 0, p99w = 0;
+  std::vector<RowQuantiles> durations;  // one per row with requests
 
   void Add(const RollupRow& r);
   double PerRequest(double v) const {

@@ -134,13 +134,12 @@ TEST_F(Endpoints, MetricsAggregations) {
   EXPECT_DOUBLE_EQ(Get(q + "&aggregation=min").body["data"][0]["duration"].get<double>(), 100);
   EXPECT_DOUBLE_EQ(Get(q + "&aggregation=max").body["data"][0]["duration"].get<double>(), 300);
   EXPECT_EQ(Get(q + "&aggregation=count").body["data"][0]["duration"], 3);
-  // Percentiles of several rows: request-weighted mean of the row percentiles,
-  // (2 * 300 + 1 * 200) / 3 for p95 over gpt-4o (2 requests) and claude (1 request).
-  EXPECT_DOUBLE_EQ(Get(q + "&aggregation=p95").body["data"][0]["duration"].get<double>(),
-                   800.0 / 3);
-  // (2 * 100 + 1 * 200) / 3 for p50.
-  EXPECT_DOUBLE_EQ(Get(q + "&aggregation=p50").body["data"][0]["duration"].get<double>(),
-                   400.0 / 3);
+  // Percentiles of several rows: those of the mixture of the rows (mixture_quantile_test.cpp).
+  // gpt-4o's row (min 100, max 300: its two durations) and claude's (200 ms): p50 and p95 are
+  // those of 100, 200 and 300 as the sketch ranks them (floor(q * 2) -> the second), 200.
+  EXPECT_DOUBLE_EQ(Get(q + "&aggregation=p95").body["data"][0]["duration"].get<double>(), 200);
+  EXPECT_DOUBLE_EQ(Get(q + "&aggregation=p50").body["data"][0]["duration"].get<double>(), 200);
+  EXPECT_DOUBLE_EQ(Get(q + "&aggregation=p99").body["data"][0]["duration"].get<double>(), 200);
   // One row per point: exactly the row's percentile.
   Reply by_model = Get(q + "&aggregation=p95&group_by=model");
   ASSERT_EQ(by_model.body["data"].size(), 2u);
@@ -185,8 +184,8 @@ TEST_F(Endpoints, SummaryComparesWithThePreviousPeriod) {
   EXPECT_EQ(c["input_tokens"], 700);
   EXPECT_EQ(c["output_tokens"], 190);
   EXPECT_EQ(c["total_tokens"], 890);
-  EXPECT_DOUBLE_EQ(c["avg_duration_ms"].get<double>(), 200);        // 600 / 3
-  EXPECT_DOUBLE_EQ(c["p95_duration_ms"].get<double>(), 800.0 / 3);  // (2*300 + 200) / 3
+  EXPECT_DOUBLE_EQ(c["avg_duration_ms"].get<double>(), 200);  // 600 / 3
+  EXPECT_DOUBLE_EQ(c["p95_duration_ms"].get<double>(), 200);  // of 100, 200, 300: rank 1
   EXPECT_DOUBLE_EQ(c["error_rate"].get<double>(), 2.0 / 3);
   EXPECT_DOUBLE_EQ(c["success_rate"].get<double>(), 1.0 / 3);
   EXPECT_EQ(c["unique_users"], 2);    // traces A (u-1) and B (u-2) started in the hour
