@@ -29,6 +29,10 @@ AggId AggIdOf(std::string_view name) {
   return static_cast<AggId>(IndexOf(kAggregationNames, name));
 }
 
+bool IsPercentile(AggId agg) {
+  return agg == AggId::kP50 || agg == AggId::kP90 || agg == AggId::kP95 || agg == AggId::kP99;
+}
+
 void MetricAcc::Add(const RollupRow& r) {
   ++rows;
   if (r.requests <= 0) return;
@@ -41,9 +45,10 @@ void MetricAcc::Add(const RollupRow& r) {
   dsum += r.duration_ms_sum;
   dmin = std::min(dmin, r.duration_ms_min);
   dmax = std::max(dmax, r.duration_ms_max);
-  durations.push_back({n,
-                       {r.duration_ms_min, r.duration_ms_p50, r.duration_ms_p90, r.duration_ms_p95,
-                        r.duration_ms_p99, r.duration_ms_max}});
+  if (keep_durations)
+    durations.push_back({n,
+                         {r.duration_ms_min, r.duration_ms_p50, r.duration_ms_p90,
+                          r.duration_ms_p95, r.duration_ms_p99, r.duration_ms_max}});
 }
 
 MetricValue MetricAcc::Value(MetricId m, AggId agg) const {

@@ -40,6 +40,7 @@ enum class AggId : uint8_t { kSum, kAvg, kMin, kMax, kCount, kP50, kP90, kP95, k
 
 MetricId MetricIdOf(std::string_view name);
 AggId AggIdOf(std::string_view name);
+bool IsPercentile(AggId agg);
 
 // An integer (counts, token sums), a double, or null (unknown metric).
 struct MetricValue {
@@ -51,7 +52,9 @@ struct MetricValue {
 struct MetricAcc {
   int64_t requests = 0, errors = 0, in = 0, out = 0, rows = 0;
   double cost = 0, dsum = 0, dmin = INFINITY, dmax = 0;
-  std::vector<RowQuantiles> durations;  // one per row with requests
+  std::vector<RowQuantiles> durations;  // one per row with requests, if keep_durations
+  // Off when no percentile will be asked (kept rows cost a push per row and a sort per answer).
+  bool keep_durations = true;
 
   void Add(const RollupRow& r);
   double PerRequest(double v) const {
@@ -59,6 +62,7 @@ struct MetricAcc {
   }
   double ErrorRate() const { return PerRequest(static_cast<double>(errors)); }
 
+  // A percentile needs keep_durations (else it is 0).
   MetricValue Value(MetricId m, AggId agg) const;
   // Value() as JSON, by name.
   nlohmann::json Metric(std::string_view m, std::string_view agg) const;

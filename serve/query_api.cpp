@@ -277,9 +277,11 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
   std::vector<std::string> metric_keys, group_keys;
   std::vector<MetricId> metric_ids;
   const AggId agg_id = AggIdOf(agg);
+  bool percentiles = false;  // a duration percentile is asked: the points keep their rows'
   for (const auto& m : metrics) {
     metric_keys.push_back(",\"" + m + "\":");
     metric_ids.push_back(MetricIdOf(m));
+    percentiles |= metric_ids.back() == MetricId::kDuration && IsPercentile(agg_id);
   }
   for (size_t i = 0; i < group_by.size(); ++i)
     group_keys.push_back((i ? ",\"" : "\"") + group_by[i] + "\":");
@@ -320,7 +322,10 @@ ApiResult MetricsSeries(const QueryStore& store, const std::string& project, con
       int64_t bucket = FloorTo(r.window_start_ms, bucket_ms);
       uint64_t id = (static_cast<uint64_t>((bucket - run_from) / bucket_ms) << 24) | g->second;
       auto [it, fresh] = point_of.try_emplace(id, points.size());
-      if (fresh) points.push_back(Point{bucket, g->second, MetricAcc()});
+      if (fresh) {
+        points.push_back(Point{bucket, g->second, MetricAcc()});
+        points.back().acc.keep_durations = percentiles;
+      }
       points[it->second].acc.Add(r);
     });
     if (!s.ok()) return Error(500, s.ToString());
@@ -458,8 +463,10 @@ ApiResult MetricsSummary(const QueryStore& store, const std::string& project, co
         [&](const RollupRow& r, int64_t) {
           total.Add(r);
           auto it = out.by_model.find(r.model);
-          if (it == out.by_model.end())
+          if (it == out.by_model.end()) {
             it = out.by_model.emplace(std::string(r.model), MetricAcc()).first;
+            it->second.keep_durations = false;  // ranked by cost, requests, mean and errors
+          }
           it->second.Add(r);
         },
         cache);
@@ -857,6 +864,9 @@ ApiResult MetricsQuery(const QueryStore& store, const std::string& project, cons
   int64_t from, to;
   if (!Range(p, now_ms, kDay, &from, &to, &err)) return err;
 
+  bool percentiles = false;  // a duration percentile is asked: the groups keep their rows'
+  for (const auto& m : ms)
+    percentiles |= MetricIdOf(m.name) == MetricId::kDuration && IsPercentile(AggIdOf(m.agg));
   std::string key;
   std::map<std::pair<int64_t, std::string>, std::pair<json, MetricAcc>> groups;
   int64_t coarsest = bucket_ms ? bucket_ms : kDay;
@@ -871,7 +881,10 @@ ApiResult MetricsQuery(const QueryStore& store, const std::string& project, cons
         int64_t t = bucket_ms ? FloorTo(r.window_start_ms, bucket_ms) : 0;
         GroupKey(r, group_by, &key);
         auto& slot = groups[{t, key}];
-        if (slot.second.rows == 0) slot.first = GroupJson(r, group_by);
+        if (slot.second.rows == 0) {
+          slot.first = GroupJson(r, group_by);
+          slot.second.keep_durations = percentiles;
+        }
         slot.second.Add(r);
       },
       cache);
