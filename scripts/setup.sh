@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PACKAGES=(
   build-essential cmake pkg-config git clang-format
-  librdkafka-dev librocksdb-dev libsimdjson-dev libzstd-dev zlib1g-dev libdeflate-dev
+  librdkafka-dev librocksdb-dev libsimdjson-dev libzstd-dev zlib1g-dev libdeflate-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev
