@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "common/coding.h"
@@ -59,12 +60,11 @@ void HyperLogLog::AddToRegisters(uint64_t hash) {
   const uint64_t rest = hash << p_;
   // Rank = position of the first 1 bit in the remaining 64-p bits; all-zero gives 64-p+1.
   const int rank = rest == 0 ? 64 - p_ + 1 : std::countl_zero(rest) + 1;
-  uint8_t& r = registers_[idx];
-  if (rank > r) r = static_cast<uint8_t>(rank);
+  if (rank > registers_[idx]) Raise(idx, static_cast<uint8_t>(rank));
 }
 
 void HyperLogLog::ToDense() {
-  registers_.assign(size_t{1} << p_, 0);
+  ResetDense();
   for (uint64_t h : set_) AddToRegisters(h);
   set_.clear();
   set_.shrink_to_fit();
@@ -75,6 +75,7 @@ bool HyperLogLog::Merge(const HyperLogLog& other) {
   if (registers_.empty() && set_.empty() && !other.registers_.empty()) {
     // Dense into an empty sketch: the max of other's registers over zeros is other's registers.
     registers_ = other.registers_;
+    hist_ = other.hist_;
     return true;
   }
   if (other.registers_.empty()) {
@@ -83,7 +84,7 @@ bool HyperLogLog::Merge(const HyperLogLog& other) {
   }
   if (registers_.empty()) ToDense();
   for (size_t i = 0; i < registers_.size(); ++i)
-    registers_[i] = std::max(registers_[i], other.registers_[i]);
+    if (other.registers_[i] > registers_[i]) Raise(i, other.registers_[i]);
   return true;
 }
 
@@ -91,8 +92,7 @@ uint64_t HyperLogLog::Estimate() const {
   if (registers_.empty()) return set_.size();
   const int q = 64 - p_;
   const double m = static_cast<double>(registers_.size());
-  std::vector<uint32_t> hist(q + 2, 0);
-  for (uint8_t r : registers_) ++hist[std::min<int>(r, q + 1)];
+  const std::vector<uint32_t>& hist = hist_;
   double z = m * Tau(1.0 - hist[q + 1] / m);
   for (int k = q; k >= 1; --k) z = 0.5 * (z + hist[k]);
   z += m * Sigma(hist[0] / m);
@@ -111,19 +111,24 @@ void HyperLogLog::EncodeTo(std::string* out) const {
     for (uint64_t h : set_) p = EncodeFixed64BETo(p, h);
     return;
   }
-  size_t nonzero = 0;
-  for (uint8_t r : registers_) nonzero += r != 0;
+  const size_t nonzero = registers_.size() - hist_[0];
   // A sparse entry costs ~2-3 bytes; the dense form costs 1 byte per register.
   if (nonzero * 3 < registers_.size()) {
     out->push_back(static_cast<char>(kModeSparseRegisters));
     out->push_back(static_cast<char>(p_));
     PutVarint64(out, nonzero);
     size_t prev = 0;
-    for (size_t i = 0; i < registers_.size(); ++i) {
-      if (!registers_[i]) continue;
-      PutVarint64(out, i - prev);
-      out->push_back(static_cast<char>(registers_[i]));
-      prev = i;
+    // Eight registers at a time: in this form most words are all zero (2^p is a multiple of 8).
+    for (size_t w = 0; w < registers_.size(); w += 8) {
+      uint64_t word;
+      std::memcpy(&word, registers_.data() + w, 8);
+      if (word == 0) continue;
+      for (size_t i = w; i < w + 8; ++i) {
+        if (!registers_[i]) continue;
+        PutVarint64(out, i - prev);
+        out->push_back(static_cast<char>(registers_[i]));
+        prev = i;
+      }
     }
     return;
   }
@@ -142,6 +147,7 @@ bool HyperLogLog::DecodeFrom(std::string_view* in) {
   p_ = p;
   set_.clear();
   registers_.clear();
+  hist_.clear();
   const size_t m = size_t{1} << p;
   const int max_rank = 64 - p + 1;
   switch (mode) {
@@ -155,7 +161,7 @@ bool HyperLogLog::DecodeFrom(std::string_view* in) {
     case kModeSparseRegisters: {
       uint64_t n;
       if (!GetVarint64(in, &n) || n > m) return false;
-      registers_.assign(m, 0);
+      ResetDense();
       uint64_t idx = 0;
       for (uint64_t i = 0; i < n; ++i) {
         uint64_t gap;
@@ -164,7 +170,8 @@ bool HyperLogLog::DecodeFrom(std::string_view* in) {
         const int r = static_cast<uint8_t>((*in)[0]);
         in->remove_prefix(1);
         if (idx >= m || r > max_rank) return false;
-        registers_[idx] = static_cast<uint8_t>(r);
+        // Raise keeps the histogram right even for a repeated index (a gap of 0 after the first).
+        if (r > registers_[idx]) Raise(idx, static_cast<uint8_t>(r));
       }
       return true;
     }
@@ -172,8 +179,11 @@ bool HyperLogLog::DecodeFrom(std::string_view* in) {
       if (in->size() < m) return false;
       registers_.assign(in->data(), in->data() + m);
       in->remove_prefix(m);
-      for (uint8_t r : registers_)
+      hist_.assign(static_cast<size_t>(max_rank + 1), 0);
+      for (uint8_t r : registers_) {
         if (r > max_rank) return false;
+        ++hist_[r];
+      }
       return true;
     }
     default:
