@@ -39,19 +39,27 @@ env -i PATH="$PATH" HOME="${HOME:-/tmp}" "$BIN" demo --duration 240 --rate 200 -
   --http "127.0.0.1:$port" >"$tmp/demo.out" 2>"$tmp/demo.err" &
 demo_pid=$!
 
-# Ready, then data in every view the page shows: threads, 1-minute rollups and a trace's content.
+# Ready, then data in every view the page shows: threads, 1-minute rollups and a trace's content,
+# and at least 20 LLM calls, so that the latency chart's p50 and p95 are two points apart (with
+# one or two calls they are the same duration and draw one dot).
+requests_at_least() {
+  python3 -c 'import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if sum(p["request_count"] for p in d["data"]) >= int(sys.argv[1]) else 1)' "$1"
+}
 ok=0
 for _ in $(seq 120); do
   kill -0 "$demo_pid" 2>/dev/null || { tail -20 "$tmp/demo.err" >&2; fail "the demo exited early"; }
   if curl -fsS "$base/readyz" >/dev/null 2>&1 &&
     curl -fsS "$base/group?group_by=thread&limit=1" 2>/dev/null | grep -q '"thread_id"' &&
-    curl -fsS "$base/api/v1/metrics?interval=1min" 2>/dev/null | grep -q '"request_count":[1-9]'; then
+    curl -fsS "$base/api/v1/metrics?interval=1min" 2>/dev/null | grep -q '"request_count":[1-9]' &&
+    curl -fsS "$base/api/v1/metrics?interval=1hour" 2>/dev/null | requests_at_least 20; then
     ok=1
     break
   fi
   sleep 1
 done
-[ "$ok" = 1 ] || { tail -20 "$tmp/demo.err" >&2; fail "the demo served no threads and rollups within 120 s"; }
+[ "$ok" = 1 ] || { tail -20 "$tmp/demo.err" >&2; fail "the demo served no threads, rollups and 20 LLM calls within 120 s"; }
 
 cd "$SRC/tests"
 node browser/dashboard_test.js "$base/" "$ARTIFACTS"
