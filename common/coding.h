@@ -94,6 +94,28 @@ inline bool GetVarint64(std::string_view* in, uint64_t* v) {
   }
   return false;
 }
+// Signed integers as varints, small magnitudes short either side of zero.
+inline uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+inline int64_t UnZigZag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
+inline void PutZigZag(std::string* dst, int64_t v) {
+  PutVarint64(dst, ZigZag(v));
+}
+inline bool GetZigZag(std::string_view* in, int64_t* v) {
+  uint64_t u;
+  if (!GetVarint64(in, &u)) return false;
+  *v = UnZigZag(u);
+  return true;
+}
+// Raw bytes at p, returning the end. An empty view's data() may be null, which memcpy must not get.
+inline char* EncodeBytesTo(char* p, std::string_view s) {
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
 // Length-prefixed bytes: varint length then the bytes.
 inline void PutLengthPrefixed(std::string* dst, std::string_view s) {
   PutVarint64(dst, s.size());

@@ -8,15 +8,6 @@
 
 namespace spanpipe {
 
-namespace {
-uint64_t ZigZag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-int64_t UnZigZag(uint64_t v) {
-  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
-}
-}  // namespace
-
 DDSketch::DDSketch(double relative_accuracy) {
   if (!(relative_accuracy > 0 && relative_accuracy < 1)) relative_accuracy = 0.005;
   alpha_ = relative_accuracy;

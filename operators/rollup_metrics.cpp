@@ -6,21 +6,6 @@
 
 namespace spanpipe::rollup {
 
-namespace {
-uint64_t ZigZag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-int64_t UnZigZag(uint64_t v) {
-  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
-}
-bool GetZigZag(std::string_view* in, int64_t* v) {
-  uint64_t raw;
-  if (!GetVarint64(in, &raw)) return false;
-  *v = UnZigZag(raw);
-  return true;
-}
-}  // namespace
-
 void RollupMetrics::AddCall(bool error, int64_t in_tokens, int64_t out_tokens, double cost,
                             double duration_ms) {
   if (requests == 0) {

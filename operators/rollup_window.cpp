@@ -70,8 +70,7 @@ void ContractKeyTo(const WindowId& id, std::string* out) {
   out->assign(n, '|');
   char* p = out->data();
   for (std::string_view s : parts) {
-    if (!s.empty()) std::memcpy(p, s.data(), s.size());  // an empty view's data() may be null
-    p += s.size() + 1;                                   // past the separator already in place
+    p = EncodeBytesTo(p, s) + 1;  // past the separator already in place
   }
 }
 
@@ -92,8 +91,7 @@ void EncodeWindowDims(std::string_view project, std::string_view service, std::s
   char* p = out->data() + at;
   for (std::string_view s : parts) {
     p = EncodeVarint64To(p, s.size());
-    if (!s.empty()) std::memcpy(p, s.data(), s.size());  // an empty view's data() may be null
-    p += s.size();
+    p = EncodeBytesTo(p, s);
   }
 }
 
@@ -104,7 +102,7 @@ void EncodeWindowIdWithDims(Granularity g, int64_t start_ms, std::string_view en
   char* p = out->data() + at;
   *p++ = static_cast<char>(g);
   p = EncodeFixed64BETo(p, static_cast<uint64_t>(start_ms) ^ (uint64_t{1} << 63));  // ordered
-  if (!encoded_dims.empty()) std::memcpy(p, encoded_dims.data(), encoded_dims.size());
+  EncodeBytesTo(p, encoded_dims);
 }
 
 void EncodeWindowId(const WindowId& id, std::string* out) {

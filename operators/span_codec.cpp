@@ -10,9 +10,6 @@ namespace {
 constexpr uint8_t kVersion = 1;
 constexpr int kMaxDepth = 64;
 
-uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
-int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
-
 void EncodeAttrs(const otlp::Batch& b, uint32_t begin, uint32_t count, std::string* out);
 
 void EncodeValue(const otlp::Batch& b, const otlp::AnyValue& v, std::string* out) {

@@ -13,15 +13,6 @@ namespace {
 constexpr uint8_t kPartialV1 = 1;
 constexpr uint64_t kMaxListDecode = 100000;  // sanity bound on untrusted list lengths
 
-void PutSigned(std::string* out, int64_t v) {
-  PutVarint64(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-}
-bool GetSigned(std::string_view* in, int64_t* v) {
-  uint64_t u;
-  if (!GetVarint64(in, &u)) return false;
-  *v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
-  return true;
-}
 bool GetString(std::string_view* in, std::string* s) {
   std::string_view v;
   if (!GetLengthPrefixed(in, &v)) return false;
@@ -83,12 +74,12 @@ void EncodeThreadPartial(const ThreadPartial& p, std::string* out) {
   PutVarint64(out, p.version);
   PutLengthPrefixed(out, p.project);
   PutLengthPrefixed(out, p.thread_id);
-  PutSigned(out, t.trace_count);
-  PutSigned(out, t.span_count);
-  PutSigned(out, t.llm_calls);
-  PutSigned(out, t.errors);
-  PutSigned(out, t.input_tokens);
-  PutSigned(out, t.output_tokens);
+  PutZigZag(out, t.trace_count);
+  PutZigZag(out, t.span_count);
+  PutZigZag(out, t.llm_calls);
+  PutZigZag(out, t.errors);
+  PutZigZag(out, t.input_tokens);
+  PutZigZag(out, t.output_tokens);
   PutDouble(out, t.cost_usd);
   PutVarint64(out, t.first_seen_unix_nano);
   PutVarint64(out, t.last_seen_unix_nano);
@@ -108,10 +99,10 @@ bool DecodeThreadPartial(std::string_view in, ThreadPartial* p) {
   ThreadTotals& t = p->totals;
   uint64_t n = 0;
   if (!GetVarint64(&in, &p->version) || !GetString(&in, &p->project) ||
-      !GetString(&in, &p->thread_id) || !GetSigned(&in, &t.trace_count) ||
-      !GetSigned(&in, &t.span_count) || !GetSigned(&in, &t.llm_calls) ||
-      !GetSigned(&in, &t.errors) || !GetSigned(&in, &t.input_tokens) ||
-      !GetSigned(&in, &t.output_tokens) || !GetDouble(&in, &t.cost_usd) ||
+      !GetString(&in, &p->thread_id) || !GetZigZag(&in, &t.trace_count) ||
+      !GetZigZag(&in, &t.span_count) || !GetZigZag(&in, &t.llm_calls) ||
+      !GetZigZag(&in, &t.errors) || !GetZigZag(&in, &t.input_tokens) ||
+      !GetZigZag(&in, &t.output_tokens) || !GetDouble(&in, &t.cost_usd) ||
       !GetVarint64(&in, &t.first_seen_unix_nano) || !GetVarint64(&in, &t.last_seen_unix_nano) ||
       !GetVarint64(&in, &n) || n > kMaxListDecode) {
     return false;

@@ -17,12 +17,6 @@ constexpr uint8_t kFlagSpansInStore = 4;
 // Bounds a hostile trace's value size; no real trace calls this many distinct models.
 constexpr uint64_t kMaxModels = 256;
 
-bool GetSigned(std::string_view* in, int64_t* v) {
-  uint64_t u;
-  if (!GetVarint64(in, &u)) return false;
-  *v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
-  return true;
-}
 bool GetString(std::string_view* in, std::string* s) {
   std::string_view v;
   if (!GetLengthPrefixed(in, &v)) return false;
@@ -106,23 +100,11 @@ void EncodeTraceState(const TraceState& st, std::string* out) {
   out->resize(at + most);
   char* const begin = out->data() + at;
   char* p = begin;
-  auto varint = [&p](uint64_t v) {
-    while (v >= 0x80) {
-      *p++ = static_cast<char>((v & 0x7f) | 0x80);
-      v >>= 7;
-    }
-    *p++ = static_cast<char>(v);
-  };
-  auto zigzag = [&varint](int64_t v) {  // small negatives stay short
-    varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-  };
-  auto bytes = [&p](const void* data, size_t n) {
-    if (n) std::memcpy(p, data, n);
-    p += n;
-  };
+  auto varint = [&p](uint64_t v) { p = EncodeVarint64To(p, v); };
+  auto zigzag = [&varint](int64_t v) { varint(ZigZag(v)); };
   auto string = [&](std::string_view v) {
     varint(v.size());
-    bytes(v.data(), v.size());
+    p = EncodeBytesTo(p, v);
   };
   *p++ = static_cast<char>(kFormatV2);
   *p++ = static_cast<char>((st.open ? kFlagOpen : 0) | (st.has_root ? kFlagRoot : 0) |
@@ -138,7 +120,7 @@ void EncodeTraceState(const TraceState& st, std::string* out) {
   zigzag(a.output_tokens);
   uint64_t bits;
   std::memcpy(&bits, &a.cost_usd, 8);
-  for (int i = 7; i >= 0; --i) *p++ = static_cast<char>(bits >> (8 * i));  // PutDouble's layout
+  p = EncodeFixed64BETo(p, bits);  // PutDouble's layout
   string(a.service);
   string(a.name);
   string(a.thread_id);
@@ -147,7 +129,7 @@ void EncodeTraceState(const TraceState& st, std::string* out) {
   varint(a.models.size());
   for (const auto& m : a.models) string(m);
   varint(st.span_ids.size());
-  bytes(st.span_ids.data(), 8 * st.span_ids.size());
+  p = EncodeBytesTo(p, {reinterpret_cast<const char*>(st.span_ids.data()), 8 * st.span_ids.size()});
   out->resize(at + static_cast<size_t>(p - begin));
 }
 
@@ -162,11 +144,11 @@ bool DecodeTraceState(std::string_view in, TraceState* st) {
   st->spans_in_store = format == kFormatV1 || (flags & kFlagSpansInStore);
   TraceAggregate& a = st->agg;
   uint64_t n = 0;
-  if (!GetSigned(&in, &st->last_update_ms) || !GetSigned(&in, &st->idle_key_ms) ||
+  if (!GetZigZag(&in, &st->last_update_ms) || !GetZigZag(&in, &st->idle_key_ms) ||
       !GetVarint64(&in, &a.start_unix_nano) || !GetVarint64(&in, &a.end_unix_nano) ||
-      !GetSigned(&in, &a.span_count) || !GetSigned(&in, &a.llm_calls) ||
-      !GetSigned(&in, &a.errors) || !GetSigned(&in, &a.input_tokens) ||
-      !GetSigned(&in, &a.output_tokens) || !GetDouble(&in, &a.cost_usd) ||
+      !GetZigZag(&in, &a.span_count) || !GetZigZag(&in, &a.llm_calls) ||
+      !GetZigZag(&in, &a.errors) || !GetZigZag(&in, &a.input_tokens) ||
+      !GetZigZag(&in, &a.output_tokens) || !GetDouble(&in, &a.cost_usd) ||
       !GetString(&in, &a.service) || !GetString(&in, &a.name) || !GetString(&in, &a.thread_id) ||
       !GetString(&in, &a.user_id) || !GetString(&in, &a.environment) || !GetVarint64(&in, &n) ||
       n > kMaxModels) {
@@ -201,7 +183,7 @@ bool PeekTraceState(std::string_view in, bool* open, int64_t* last_update_ms,
   if (format != kFormatV1 && format != kFormatV2) return false;
   *open = static_cast<uint8_t>(in[1]) & kFlagOpen;
   in.remove_prefix(2);
-  return GetSigned(&in, last_update_ms) && GetSigned(&in, idle_key_ms);
+  return GetZigZag(&in, last_update_ms) && GetZigZag(&in, idle_key_ms);
 }
 
 void AppendTraceJson(const TraceAggregate& a, std::string* out) {

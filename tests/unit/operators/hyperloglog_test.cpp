@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/coding.h"
 #include "operators/hash64.h"
 
 namespace spanpipe {
@@ -151,19 +152,16 @@ std::vector<uint8_t> RegistersOf(const HyperLogLog& h) {
   if (e[0] == 0) return regs;
   if (e[0] == 2) return std::vector<uint8_t>(e.begin() + 2, e.end());
   regs.assign(size_t{1} << p, 0);
-  size_t at = 2, idx = 0;
-  auto varint = [&] {
-    uint64_t v = 0;
-    for (int shift = 0;; shift += 7) {
-      const uint8_t b = static_cast<uint8_t>(e[at++]);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
-  };
-  for (uint64_t n = varint(), i = 0; i < n; ++i) {
-    idx += varint();
-    regs[idx] = static_cast<uint8_t>(e[at++]);
+  std::string_view in(e);
+  in.remove_prefix(2);
+  uint64_t n = 0, idx = 0, gap = 0;
+  EXPECT_TRUE(GetVarint64(&in, &n));
+  for (uint64_t i = 0; i < n && GetVarint64(&in, &gap) && !in.empty(); ++i) {
+    idx += gap;
+    regs[idx] = static_cast<uint8_t>(in[0]);
+    in.remove_prefix(1);
   }
+  EXPECT_TRUE(in.empty()) << "trailing or missing sparse entries";
   return regs;
 }
 
