@@ -99,7 +99,7 @@ void RollupAggregator::ReloadFromStore() {
   metas_.clear();
   unbound_cache_.clear();
   counts_.clear();
-  rows_.clear();
+  rows_.Reset(0);
   lru_.clear();
   dirty_.clear();
 }
@@ -155,26 +155,32 @@ void RollupAggregator::SaveRow(const std::string& key, Row* row, std::string_vie
 
 void RollupAggregator::EvictIfFull() {
   while (rows_.size() >= std::max<size_t>(opt_.max_cached_windows, 1) && !lru_.empty()) {
-    auto it = rows_.find(lru_.back());
-    if (it->second.unsaved) SaveRow(it->first, &it->second);
+    Row& r = lru_.back();
+    if (r.unsaved) SaveRow(r.key, &r);
+    rows_.Erase(r.key, r.hash);
     lru_.pop_back();
-    rows_.erase(it);
   }
 }
 
-RollupAggregator::Row* RollupAggregator::InsertRow(const std::string& key, Row&& row) {
+RollupAggregator::Row* RollupAggregator::InsertRow(std::string_view key, uint64_t hash,
+                                                   WindowId&& id, uint64_t version) {
   EvictIfFull();
-  auto [it, inserted] = rows_.emplace(key, std::move(row));
-  lru_.push_front(key);
-  it->second.lru = lru_.begin();
-  return &it->second;
+  Row& r = lru_.emplace_front();
+  r.key.assign(key);
+  r.hash = hash;
+  r.id = std::move(id);
+  r.version = version;
+  r.metrics = RollupMetrics(opt_.sketch_relative_accuracy);
+  r.self = lru_.begin();
+  rows_.Insert(&r, hash);
+  return &r;
 }
 
 Status RollupAggregator::FindRow(std::string_view key, Row** row) {
-  auto it = rows_.find(key);
-  if (it != rows_.end()) {
-    lru_.splice(lru_.begin(), lru_, it->second.lru);
-    *row = &it->second;
+  const uint64_t hash = Hash64(key);
+  if (Row* r = rows_.Find(key, hash)) {
+    lru_.splice(lru_.begin(), lru_, r->self);
+    *row = r;
     return Status::OK();
   }
   *row = nullptr;
@@ -184,12 +190,19 @@ Status RollupAggregator::FindRow(std::string_view key, Row** row) {
   if (!found) return Status::OK();
   int64_t exp;
   std::string_view payload, key_view(key);
-  Row r{WindowId{}, 0, RollupMetrics(opt_.sketch_relative_accuracy), false, {}};
+  WindowId id;
+  uint64_t version = 0;
   key_view.remove_prefix(5);
-  if (!state::UnwrapExpiring(v, &exp, &payload) || !DecodeWindowId(&key_view, &r.id) ||
-      !GetVarint64(&payload, &r.version) || !r.metrics.DecodeFrom(&payload))
+  if (!state::UnwrapExpiring(v, &exp, &payload) || !DecodeWindowId(&key_view, &id) ||
+      !GetVarint64(&payload, &version))
     return Status::Corruption("rollup row failed to decode");
-  *row = InsertRow(std::string(key), std::move(r));
+  Row* r = InsertRow(key, hash, std::move(id), version);
+  if (!r->metrics.DecodeFrom(&payload)) {
+    rows_.Erase(r->key, r->hash);
+    lru_.pop_front();
+    return Status::Corruption("rollup row failed to decode");
+  }
+  *row = r;
   return Status::OK();
 }
 
@@ -234,8 +247,8 @@ Status RollupAggregator::RowForSpan(int32_t p, Granularity g, int64_t start_ms,
     count->expires_ms = expires;
     count->dirty = true;
   }
-  *row = InsertRow(*key,
-                   Row{std::move(id), 0, RollupMetrics(opt_.sketch_relative_accuracy), true, {}});
+  *row = InsertRow(*key, Hash64(*key), std::move(id), 0);
+  (*row)->unsaved = true;
   return Status::OK();
 }
 

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/flat_index.h"
 #include "common/status.h"
 #include "operators/emitter.h"
 #include "operators/resolve_outcome.h"
@@ -68,20 +69,25 @@ class RollupAggregator {
     int64_t heartbeat_wm_ms = INT64_MIN;   // watermark in the last heartbeat emitted
     bool dirty = false;
   };
+  // A cached row; owned by lru_, found through rows_.
   struct Row {
+    std::string key;  // its store key
+    uint64_t hash = 0;
     WindowId id;
     uint64_t version = 0;
     RollupMetrics metrics;
     bool unsaved = false;
-    std::list<std::string>::iterator lru;
     bool listed = false;  // its key is in dirty_
+    std::list<Row>::iterator self;
   };
+  static std::string_view RowKeyOf(const Row& r) { return r.key; }
 
   PartitionMeta* Meta(int32_t p);
   Status SaveMeta(int32_t p, PartitionMeta* m);
   // Cached or stored row for `key`; *row = nullptr when absent.
   Status FindRow(std::string_view key, Row** row);
-  Row* InsertRow(const std::string& key, Row&& row);
+  // A new row for `key` (absent from the cache), the most recently used.
+  Row* InsertRow(std::string_view key, uint64_t hash, WindowId&& id, uint64_t version);
   void EvictIfFull();
   void SaveRow(const std::string& key, Row* row);
   void SaveRow(const std::string& key, Row* row, std::string_view encoded_metrics);
@@ -118,12 +124,10 @@ class RollupAggregator {
   RollupOptions opt_;
   Stats stats_;
   std::map<int32_t, PartitionMeta> metas_;
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
-  };
-  std::unordered_map<std::string, Row, KeyHash, std::equal_to<>> rows_;
-  std::list<std::string> lru_;  // front = most recently used
+  // Rows by key in an open-addressing index (a span finds three rows: std::unordered_map's
+  // modulo and node walk were ~7 % of the stages after decode, perf) and in LRU order.
+  FlatIndex<Row, &RollupAggregator::RowKeyOf> rows_;
+  std::list<Row> lru_;  // front = most recently used
   // Row keys changed since the last EmitPartials; sorted and de-duplicated there (deterministic
   // output; a row evicted and reloaded may be listed twice).
   std::vector<std::string> dirty_;

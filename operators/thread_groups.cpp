@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/coding.h"
+#include "operators/hash64.h"
 
 namespace spanpipe::threads {
 namespace {
@@ -31,22 +32,26 @@ Status ThreadGroups::Apply(const SpanRecord& span, const ResolveOutcome& outcome
   const TraceAggregate& trace = *outcome.trace;
   std::string& key = key_buf_;  // reused: most spans find their thread already in dirty_
   GroupKey(source_partition, trace.project, outcome.thread_id, &key);
-  auto it = dirty_.find(std::string_view(key));
-  if (it == dirty_.end()) {
-    ThreadPartial p;
+  const uint64_t hash = Hash64(key);
+  Dirty* d = dirty_.Find(key, hash);
+  if (d == nullptr) {
+    if (entries_.size() == dirty_.size()) entries_.push_back(std::make_unique<Dirty>());
+    d = entries_[dirty_.size()].get();
+    d->partial = ThreadPartial{};
     bool found = false;
     SPANPIPE_RETURN_IF_ERROR(groups_->Get(key, &value_buf_, &found));
-    if (found && !DecodeThreadPartial(value_buf_, &p)) {
+    if (found && !DecodeThreadPartial(value_buf_, &d->partial)) {
       return Status::Corruption("undecodable thread group state");
     }
     if (!found) {
-      p.partition = source_partition;
-      p.project = trace.project;
-      p.thread_id = outcome.thread_id;
+      d->partial.partition = source_partition;
+      d->partial.project = trace.project;
+      d->partial.thread_id = outcome.thread_id;
     }
-    it = dirty_.emplace(key, std::move(p)).first;
+    d->key.assign(key);
+    dirty_.Insert(d, hash);
   }
-  ThreadPartial& p = it->second;
+  ThreadPartial& p = d->partial;
   ThreadTotals& t = p.totals;
   const ThreadLimits& lim = options_.limits;
 
@@ -96,20 +101,18 @@ Status ThreadGroups::Apply(const SpanRecord& span, const ResolveOutcome& outcome
 }
 
 Status ThreadGroups::EmitPartials(Emitter* out) {
-  std::vector<const std::pair<const std::string, ThreadPartial>*> order;
-  order.reserve(dirty_.size());
-  for (const auto& entry : dirty_) order.push_back(&entry);
-  std::sort(order.begin(), order.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (const auto* entry : order) {
-    const std::string& key = entry->first;
-    const ThreadPartial& p = entry->second;
+  const size_t n = dirty_.size();
+  std::sort(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(n),
+            [](const auto& a, const auto& b) { return a->key < b->key; });
+  for (size_t i = 0; i < n; ++i) {
+    const Dirty& d = *entries_[i];
     value_buf_.clear();
-    EncodeThreadPartial(p, &value_buf_);
-    groups_->Put(key, value_buf_);
-    out->Emit(streams::kThreadPartials, ThreadOutputKey(p.project, p.thread_id), value_buf_);
+    EncodeThreadPartial(d.partial, &value_buf_);
+    groups_->Put(d.key, value_buf_);
+    out->Emit(streams::kThreadPartials, ThreadOutputKey(d.partial.project, d.partial.thread_id),
+              value_buf_);
   }
-  dirty_.clear();
+  dirty_.Reset(n);
   return Status::OK();
 }
 

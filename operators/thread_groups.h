@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
+#include "common/flat_index.h"
 #include "common/status.h"
 #include "operators/emitter.h"
 #include "operators/resolve_outcome.h"
@@ -37,13 +39,16 @@ class ThreadGroups {
  private:
   state::KvStore* groups_;
   ThreadOptions options_;
-  // Changed since the last EmitPartials, keyed by store key. Hashed: it is looked up for every
-  // span; EmitPartials sorts the keys, so the output order stays the key order.
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  // Changed since the last EmitPartials, by store key, in an open-addressing index (looked up for
+  // every span; std::unordered_map's modulo and node walk cost more than the update). EmitPartials
+  // sorts them, so the output order stays the key order. Entries are recycled across checkpoints.
+  struct Dirty {
+    std::string key;
+    ThreadPartial partial;
   };
-  std::unordered_map<std::string, ThreadPartial, KeyHash, std::equal_to<>> dirty_;
+  static std::string_view DirtyKey(const Dirty& d) { return d.key; }
+  FlatIndex<Dirty, &ThreadGroups::DirtyKey> dirty_;
+  std::vector<std::unique_ptr<Dirty>> entries_;  // the first dirty_.size() are in use
   std::string key_buf_, value_buf_;
 };
 

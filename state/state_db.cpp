@@ -140,40 +140,46 @@ Status KvIterator::status() const {
 }
 
 KvStore::Pending* KvStore::Slot(std::string_view key) {
-  auto it = pending_.find(key);
-  if (it != pending_.end()) return &it->second;
-  it = pending_
-           .try_emplace(std::pmr::string(key, &arena_),
-                        Pending{std::pmr::string(&arena_), false, next_seq_++})
-           .first;
-  if (ordered_) order_.emplace(std::string_view(it->first), &it->second);
-  return &it->second;
+  const uint64_t hash = HashOf(key);
+  if (Entry* e = index_.Find(key, hash)) return &e->pending;
+  // Key bytes and entry in the arena: no destructor runs, Clear releases them all at once (the
+  // value's pmr::string allocates from the arena as well).
+  char* bytes = static_cast<char*>(arena_.allocate(key.size() == 0 ? 1 : key.size(), 1));
+  if (!key.empty()) std::memcpy(bytes, key.data(), key.size());
+  auto* e = new (arena_.allocate(sizeof(Entry), alignof(Entry)))
+      Entry{std::string_view(bytes, key.size()), hash,
+            Pending{std::pmr::string(&arena_), false, next_seq_++}};
+  index_.Insert(e, hash);
+  entries_.push_back(e);
+  if (ordered_) order_.emplace(e->key, &e->pending);
+  return &e->pending;
 }
 
 const KvStore::Pending* KvStore::Find(std::string_view key) const {
-  auto it = pending_.find(key);
-  return it == pending_.end() ? nullptr : &it->second;
+  const Entry* e = index_.Find(key, HashOf(key));
+  return e == nullptr ? nullptr : &e->pending;
 }
 
 std::vector<std::pair<std::string_view, const KvStore::Pending*>> KvStore::Sorted() const {
   std::vector<std::pair<std::string_view, const Pending*>> out;
-  out.reserve(pending_.size());
+  out.reserve(entries_.size());
   if (ordered_) {
     for (const auto& [k, p] : order_) out.emplace_back(k, p);
     return out;
   }
-  for (const auto& [k, p] : pending_) out.emplace_back(k, &p);
+  for (const Entry* e : entries_) out.emplace_back(e->key, &e->pending);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 
 void KvStore::Clear() {
-  // The containers' memory is the arena's: drop them before releasing it.
-  last_size_ = std::max(pending_.size(), last_size_ / 2);
+  // The order's memory is the arena's: drop it before releasing the arena. Entries need no
+  // destructor (all their memory is the arena's).
+  last_size_ = std::max(entries_.size(), last_size_ / 2);
   order_ = Order(&arena_);
-  pending_ = Map(&arena_);
+  entries_.clear();
+  index_.Reset(last_size_);  // checkpoints look alike: skip the rehashes while it fills
   arena_.release();
-  pending_.reserve(last_size_);  // checkpoints look alike: skip the rehashes while it fills
 }
 
 Status KvStore::Get(std::string_view key, std::string* value, bool* found) const {
@@ -206,7 +212,7 @@ void KvStore::Delete(std::string_view key) {
 std::unique_ptr<KvIterator> KvStore::Scan(std::string_view prefix, std::string_view start) const {
   if (!ordered_) {
     ordered_ = true;
-    for (const auto& [k, p] : pending_) order_.emplace(std::string_view(k), &p);
+    for (const Entry* e : entries_) order_.emplace(e->key, &e->pending);
   }
   std::string seek(start.size() > prefix.size() ? start : prefix);
   rocksdb::ReadOptions ro;
@@ -322,7 +328,7 @@ KvStore* StateDb::store(std::string_view name) {
 Status StateDb::Commit() {
   if (pending_count() == 0) return Status::OK();
   // Key order within each scanned store: its skip list inserts ordered keys fastest. Point stores
-  // (hash memtables) are written in hash order.
+  // (hash memtables) are written in first-write order.
   rocksdb::WriteBatch& batch = *batch_;
   batch.Clear();
   for (const auto& entry : stores_) {
@@ -331,8 +337,8 @@ Status StateDb::Commit() {
       return p.deleted ? batch.Delete(store->cf_, S(k)) : batch.Put(store->cf_, S(k), S(p.value));
     };
     if (store->hashed_ && !store->ordered_) {
-      for (const auto& [k, p] : store->pending_) {
-        if (rocksdb::Status s = add(k, p); !s.ok()) return FromRocks(s);
+      for (const KvStore::Entry* e : store->entries_) {
+        if (rocksdb::Status s = add(e->key, e->pending); !s.ok()) return FromRocks(s);
       }
       continue;
     }
@@ -357,7 +363,7 @@ void StateDb::Rollback() {
 
 uint64_t StateDb::pending_count() const {
   uint64_t n = 0;
-  for (const auto& [name, store] : stores_) n += store->pending_.size();
+  for (const auto& [name, store] : stores_) n += store->entries_.size();
   return n;
 }
 

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <random>
 
 namespace spanpipe::state {
 namespace {
@@ -258,6 +260,63 @@ TEST_F(StateDbTest, TransientStoreIsWrittenUncompressed) {
   const uint64_t plain = on_disk(true), compressed = on_disk(false);
   EXPECT_GT(plain, uint64_t{4} << 20);  // 1024 x 4 KiB
   EXPECT_LT(compressed * 10, plain) << compressed << " vs " << plain;
+}
+
+// The pending overlay against a plain map, through thousands of keys (the index grows and is
+// reset at each commit), overwrites, deletes, empty keys and values, rollbacks and commits: Get
+// and Scan answer from the overlay or RocksDB exactly as the map says, in a point store and in a
+// scanned store.
+TEST_F(StateDbTest, PendingOverlayAgreesWithAMapThroughCommitsAndRollbacks) {
+  opts_.point_stores = {"a"};
+  auto db = Open();
+  std::mt19937_64 rng(42);
+  std::map<std::string, std::string> committed[2], pending[2];
+  const char* names[2] = {"a", "b"};
+  auto key_of = [&](uint64_t n) { return n == 0 ? std::string() : "k" + std::to_string(n); };
+  for (int round = 0; round < 12; ++round) {
+    const int writes = round % 3 == 0 ? 5000 : 300;  // big and small checkpoints alternate
+    for (int s = 0; s < 2; ++s) pending[s] = committed[s];
+    for (int i = 0; i < writes; ++i) {
+      const int s = static_cast<int>(rng() % 2);
+      const std::string k = key_of(rng() % 3000);
+      if (rng() % 5 == 0) {
+        db->store(names[s])->Delete(k);
+        pending[s].erase(k);
+      } else {
+        const std::string v = rng() % 7 == 0 ? std::string() : std::to_string(rng());
+        db->store(names[s])->Put(k, v);
+        pending[s][k] = v;
+      }
+    }
+    for (int s = 0; s < 2; ++s) {
+      for (uint64_t n = 0; n < 3000; n += 7) {
+        std::string v;
+        bool found = false;
+        ASSERT_TRUE(db->store(names[s])->Get(key_of(n), &v, &found).ok());
+        auto it = pending[s].find(key_of(n));
+        ASSERT_EQ(found, it != pending[s].end()) << names[s] << " " << key_of(n);
+        if (found) {
+          EXPECT_EQ(v, it->second);
+        }
+      }
+    }
+    auto scanned = [&](int s) {
+      std::map<std::string, std::string> got;
+      for (auto it = db->store(names[s])->Scan(""); it->Valid(); it->Next())
+        got.emplace(std::string(it->key()), std::string(it->value()));
+      return got;
+    };
+    EXPECT_EQ(scanned(1), pending[1]) << "round " << round;
+    if (round % 4 == 3) {
+      db->Rollback();
+      for (int s = 0; s < 2; ++s) EXPECT_EQ(scanned(s), committed[s]) << "round " << round;
+    } else {
+      ASSERT_TRUE(db->Commit().ok());
+      EXPECT_EQ(db->pending_count(), 0u);
+      for (int s = 0; s < 2; ++s) committed[s] = pending[s];
+      for (int s = 0; s < 2; ++s) EXPECT_EQ(scanned(s), committed[s]) << "round " << round;
+    }
+  }
 }
 
 TEST_F(StateDbTest, UndeclaredStoreIsNull) {
