@@ -61,11 +61,24 @@ void DDSketch::Add(double value, uint64_t count) {
     zero_count_ += count;
     return;
   }
-  int32_t idx = IndexOf(value);
-  Reserve(idx);
+  AddAt(IndexOf(value), count);
+}
+
+void DDSketch::AddAt(int32_t index, uint64_t count) {
+  Reserve(index);
   // Reserve may have collapsed the low end: clamp into range.
-  int64_t pos = std::max<int64_t>(static_cast<int64_t>(idx) - offset_, 0);
+  int64_t pos = std::max<int64_t>(static_cast<int64_t>(index) - offset_, 0);
   counts_[pos] += count;
+}
+
+DDSketch::Indexed DDSketch::Index(double value) const {
+  return {value, alpha_, value > kMinIndexable ? IndexOf(value) : 0};
+}
+
+void DDSketch::Add(const Indexed& v) {
+  if (v.alpha != alpha_ || !(v.value > kMinIndexable)) return Add(v.value);  // NaN, zero, other
+  ++count_;
+  AddAt(v.index, 1);
 }
 
 void DDSketch::Merge(const DDSketch& other) {

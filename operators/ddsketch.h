@@ -21,6 +21,16 @@ class DDSketch {
   explicit DDSketch(double relative_accuracy = 0.005);
 
   void Add(double value, uint64_t count = 1);
+  // A value with its bucket index for sketches of one accuracy: a caller adding one value to
+  // several sketches (a span's 1m, 1h and 1d rows) takes its logarithm once.
+  struct Indexed {
+    double value;
+    double alpha;
+    int32_t index;  // meaningful only when value > kMinIndexable
+  };
+  Indexed Index(double value) const;
+  // Add(v.value), using v.index when v was indexed for this sketch's accuracy.
+  void Add(const Indexed& v);
   // Empty again, as newly constructed with the same accuracy, keeping the bucket buffer.
   void Clear() {
     zero_count_ = count_ = 0;
@@ -46,6 +56,7 @@ class DDSketch {
 
  private:
   int32_t IndexOf(double value) const;
+  void AddAt(int32_t index, uint64_t count);
   double ValueOf(int32_t index) const;
   void Reserve(int32_t index);  // grows counts_ so `index` fits, collapsing if over kMaxBuckets
 

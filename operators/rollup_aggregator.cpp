@@ -93,7 +93,10 @@ std::string EncodeUnbound(const std::vector<Entry>& entries) {
 
 RollupAggregator::RollupAggregator(state::KvStore* windows, state::KvStore* unbound,
                                    RollupOptions options)
-    : windows_(windows), unbound_(unbound), opt_(options) {}
+    : windows_(windows),
+      unbound_(unbound),
+      opt_(options),
+      indexer_(options.sketch_relative_accuracy) {}
 
 void RollupAggregator::ReloadFromStore() {
   metas_.clear();
@@ -307,7 +310,9 @@ Status RollupAggregator::Apply(const SpanRecord& span, const ResolveOutcome& out
 
   const uint64_t user_hash = outcome.user_id.empty() ? 0 : Hash64(outcome.user_id);
   const uint64_t thread_hash = outcome.thread_id.empty() ? 0 : Hash64(outcome.thread_id);
-  const double duration_ms = span.duration_ms();
+  // One logarithm for the three rows (all built with the options' accuracy; a row decoded with
+  // another accuracy indexes the value itself).
+  const DDSketch::Indexed duration = indexer_.Index(span.duration_ms());
   uint8_t missing = (outcome.user_id.empty() ? kMissingUser : 0) |
                     (outcome.thread_id.empty() ? kMissingThread : 0);
   std::vector<std::string> row_keys;
@@ -321,7 +326,7 @@ Status RollupAggregator::Apply(const SpanRecord& span, const ResolveOutcome& out
     Row* row = nullptr;
     SPANPIPE_RETURN_IF_ERROR(RowForSpan(p, g, WindowStartMs(g, t), span, &key, &row, &overflowed));
     row->metrics.AddCall(span.error, span.input_tokens, span.output_tokens, span.cost_usd,
-                         duration_ms);
+                         duration);
     if (user_hash) row->metrics.users.AddHash(user_hash);
     if (thread_hash) row->metrics.threads.AddHash(thread_hash);
     MarkDirty(key, row);

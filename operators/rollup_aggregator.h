@@ -122,6 +122,7 @@ class RollupAggregator {
   state::KvStore* windows_;
   state::KvStore* unbound_;
   RollupOptions opt_;
+  DDSketch indexer_;  // empty: indexes durations for the rows' sketches
   Stats stats_;
   std::map<int32_t, PartitionMeta> metas_;
   // Rows by key in an open-addressing index (a span finds three rows: std::unordered_map's

@@ -7,7 +7,8 @@
 namespace spanpipe::rollup {
 
 void RollupMetrics::AddCall(bool error, int64_t in_tokens, int64_t out_tokens, double cost,
-                            double duration_ms) {
+                            const DDSketch::Indexed& duration) {
+  const double duration_ms = duration.value;
   if (requests == 0) {
     duration_ms_min = duration_ms_max = duration_ms;
   } else {
@@ -20,7 +21,7 @@ void RollupMetrics::AddCall(bool error, int64_t in_tokens, int64_t out_tokens, d
   output_tokens += out_tokens;
   cost_usd += cost;
   duration_ms_sum += duration_ms;
-  durations.Add(duration_ms);
+  durations.Add(duration);
 }
 
 void RollupMetrics::Merge(const RollupMetrics& o) {

@@ -29,8 +29,13 @@ struct RollupMetrics {
   HyperLogLog users;
   HyperLogLog threads;
 
+  // `duration` is the call's duration in ms, indexed by DDSketch::Index (once for all rows).
   void AddCall(bool error, int64_t input_tokens, int64_t output_tokens, double cost_usd,
-               double duration_ms);
+               const DDSketch::Indexed& duration);
+  void AddCall(bool error, int64_t input_tokens, int64_t output_tokens, double cost_usd,
+               double duration_ms) {
+    AddCall(error, input_tokens, output_tokens, cost_usd, durations.Index(duration_ms));
+  }
   void Merge(const RollupMetrics& other);
   // Zero again, as newly constructed with the same accuracy, keeping the sketches' buffers (a sum
   // reused across rows allocates nothing once warm).

@@ -195,6 +195,35 @@ TEST(DDSketchTest, MergeIntoEmptyEqualsTheGeneralMerge) {
   }
 }
 
+// A value indexed once and added to several sketches lands where Add(value) puts it, in sketches
+// of the indexer's accuracy and (re-indexed) in a sketch of another one; zero, negative and NaN
+// values too.
+TEST(DDSketchTest, AnIndexedValueAddsLikeTheValue) {
+  std::mt19937_64 rng(23);
+  const DDSketch indexer(0.005);
+  DDSketch by_value(0.005), by_index(0.005), other_by_value(0.02), other_by_index(0.02);
+  for (int i = 0; i < 20000; ++i) {
+    double v = std::exp(static_cast<double>(rng() % 2000000) / 100000.0 - 5.0);
+    if (i % 97 == 0) v = 0;
+    if (i % 101 == 0) v = -v;
+    if (i % 499 == 0) v = std::nan("");
+    const DDSketch::Indexed x = indexer.Index(v);
+    by_value.Add(v);
+    by_index.Add(x);
+    other_by_value.Add(v);
+    other_by_index.Add(x);
+  }
+  std::string a, b, c, d;
+  by_value.EncodeTo(&a);
+  by_index.EncodeTo(&b);
+  other_by_value.EncodeTo(&c);
+  other_by_index.EncodeTo(&d);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(c, d);
+  EXPECT_EQ(by_index.count(), by_value.count());
+  EXPECT_NE(a, c);  // the two accuracies really bucket differently
+}
+
 // The buckets are written in place; the previous form appended two varints per bucket.
 TEST(DDSketchTest, EncodingMatchesTheAppendFormulation) {
   std::mt19937_64 rng(37);
