@@ -151,7 +151,6 @@ KvStore::Pending* KvStore::Slot(std::string_view key) {
             Pending{std::pmr::string(&arena_), false, next_seq_++}};
   index_.Insert(e, hash);
   entries_.push_back(e);
-  if (ordered_) order_.emplace(e->key, &e->pending);
   return &e->pending;
 }
 
@@ -163,7 +162,8 @@ const KvStore::Pending* KvStore::Find(std::string_view key) const {
 std::vector<std::pair<std::string_view, const KvStore::Pending*>> KvStore::Sorted() const {
   std::vector<std::pair<std::string_view, const Pending*>> out;
   out.reserve(entries_.size());
-  if (ordered_) {
+  if (ordered_upto_ > 0) {  // a Scan has ordered some: order the rest the same way
+    CatchUpOrder();
     for (const auto& [k, p] : order_) out.emplace_back(k, p);
     return out;
   }
@@ -172,11 +172,19 @@ std::vector<std::pair<std::string_view, const KvStore::Pending*>> KvStore::Sorte
   return out;
 }
 
+void KvStore::CatchUpOrder() const {
+  for (; ordered_upto_ < entries_.size(); ++ordered_upto_) {
+    const Entry* e = entries_[ordered_upto_];
+    order_.emplace(e->key, &e->pending);
+  }
+}
+
 void KvStore::Clear() {
   // The order's memory is the arena's: drop it before releasing the arena. Entries need no
   // destructor (all their memory is the arena's).
   last_size_ = std::max(entries_.size(), last_size_ / 2);
   order_ = Order(&arena_);
+  ordered_upto_ = 0;
   entries_.clear();
   index_.Reset(last_size_);  // checkpoints look alike: skip the rehashes while it fills
   arena_.release();
@@ -210,10 +218,7 @@ void KvStore::Delete(std::string_view key) {
 }
 
 std::unique_ptr<KvIterator> KvStore::Scan(std::string_view prefix, std::string_view start) const {
-  if (!ordered_) {
-    ordered_ = true;
-    for (const Entry* e : entries_) order_.emplace(e->key, &e->pending);
-  }
+  CatchUpOrder();
   std::string seek(start.size() > prefix.size() ? start : prefix);
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;  // ignore prefix extractors (point stores have one)
@@ -336,7 +341,7 @@ Status StateDb::Commit() {
     auto add = [&](std::string_view k, const KvStore::Pending& p) {
       return p.deleted ? batch.Delete(store->cf_, S(k)) : batch.Put(store->cf_, S(k), S(p.value));
     };
-    if (store->hashed_ && !store->ordered_) {
+    if (store->hashed_) {
       for (const KvStore::Entry* e : store->entries_) {
         if (rocksdb::Status s = add(e->key, e->pending); !s.ok()) return FromRocks(s);
       }

@@ -147,9 +147,12 @@ class KvStore {
   // in the arena cost a node walk and a modulo per lookup: ~5 % of the pipeline's stages, perf).
   FlatIndex<Entry, &detail::PendingKey> index_;
   std::vector<Entry*> entries_;  // in first-write order
-  // Key order is kept only for stores that are scanned (the first Scan turns it on for good):
-  // point-access stores then pay one hash insert per new key instead of an ordered insert.
-  mutable bool ordered_ = false;
+  // Key order is built only when a Scan needs it: the entries_[0, ordered_upto_) are in order_.
+  // A Put pays one hash insert; a checkpoint that scans a store pays the ordered inserts of the
+  // keys written before its scans, and one that does not scan it (a merge whose rows were all
+  // cached) pays only a sort at Commit.
+  mutable size_t ordered_upto_ = 0;
+  void CatchUpOrder() const;
   // A point store (StateOptions::point_stores): its hash memtable gains nothing from key order,
   // so Commit writes its keys unsorted.
   bool hashed_ = false;
