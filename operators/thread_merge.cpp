@@ -1,5 +1,6 @@
 #include "operators/thread_merge.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "common/coding.h"
@@ -86,7 +87,8 @@ Status ThreadMerge::Apply(std::string_view key, std::string_view partial) {
   if (stale) return Status::OK();
   NoteSource(incoming.partition);
   merged_->Put(skey, partial);
-  changed_.emplace(key);
+  if (changed_count_ == changed_.size()) changed_.emplace_back();
+  changed_[changed_count_++].assign(key);
   // A row holding every recorded source holds all the thread's stored partials.
   cache_.Keep(key, row, src, incoming.partition, &scratch_,
               sources_known_ ? sources_.size() : SIZE_MAX, HeapBytes);
@@ -94,13 +96,17 @@ Status ThreadMerge::Apply(std::string_view key, std::string_view partial) {
 }
 
 Status ThreadMerge::Emit(Emitter* out) {
-  if (changed_.empty()) return Status::OK();
+  if (changed_count_ == 0) return Status::OK();
+  const auto end = changed_.begin() + static_cast<std::ptrdiff_t>(changed_count_);
+  std::sort(changed_.begin(), end);
+  const auto last = std::unique(changed_.begin(), end);
   std::unique_ptr<state::KvIterator> it;  // one RocksDB iterator, re-seeked per thread
   auto payload = [](std::string_view stored, std::string_view* bytes) {
     *bytes = stored;
     return true;
   };
-  for (const std::string& key : changed_) {
+  for (auto k = changed_.begin(); k != last; ++k) {
+    const std::string& key = *k;
     Cache::Row* row = cache_.Find(key);
     const bool cached = row && row->complete;
     if (!cached) {
@@ -128,7 +134,7 @@ Status ThreadMerge::Emit(Emitter* out) {
     }
     if (!cached) cache_.KeepWhole(key, &read_, HeapBytes);
   }
-  changed_.clear();
+  changed_count_ = 0;
   return Status::OK();
 }
 

@@ -33,7 +33,6 @@ class ThreadMerge {
   Status Apply(std::string_view key, std::string_view partial);
   // Emits the merged record of every thread changed since the last call (key order).
   Status Emit(Emitter* out);
-  size_t pending_threads() const { return changed_.size(); }
   size_t cached_bytes() const { return cache_.bytes(); }
   size_t cached_threads() const { return cache_.rows(); }
 
@@ -46,7 +45,10 @@ class ThreadMerge {
 
   state::KvStore* merged_;
   ThreadLimits limits_;
-  std::set<std::string, std::less<>> changed_;
+  // Threads changed since the last Emit, unordered and possibly repeated; Emit sorts and
+  // de-duplicates them once (a set cost an ordered insert per partial).
+  std::vector<std::string> changed_;
+  size_t changed_count_ = 0;  // changed_[0, changed_count_) are in use; the rest keep capacity
   bool loaded_ = false;
   // True when the store records every partition that has stored partials (always, unless it holds
   // partials written before the record was kept): a thread whose cached row holds that many
