@@ -59,7 +59,7 @@ class HyperLogLog {
   }
 
   int p_;
-  std::vector<uint64_t> set_;       // exact mode: distinct hashes, unsorted
+  std::vector<uint64_t> set_;       // exact mode: the distinct hashes, ascending
   std::vector<uint8_t> registers_;  // dense mode when non-empty
   // Dense mode: how many registers hold each value 0 .. 64 - p + 1, kept as registers change, so
   // that Estimate and EncodeTo need not scan 2^p registers (a merged row's record and partial are

@@ -146,9 +146,8 @@ KvStore::Pending* KvStore::Slot(std::string_view key) {
   // value's pmr::string allocates from the arena as well).
   char* bytes = static_cast<char*>(arena_.allocate(key.size() == 0 ? 1 : key.size(), 1));
   if (!key.empty()) std::memcpy(bytes, key.data(), key.size());
-  auto* e = new (arena_.allocate(sizeof(Entry), alignof(Entry)))
-      Entry{std::string_view(bytes, key.size()), hash,
-            Pending{std::pmr::string(&arena_), false, next_seq_++}};
+  auto* e = new (arena_.allocate(sizeof(Entry), alignof(Entry))) Entry{
+      std::string_view(bytes, key.size()), Pending{std::pmr::string(&arena_), false, next_seq_++}};
   index_.Insert(e, hash);
   entries_.push_back(e);
   return &e->pending;

@@ -16,7 +16,6 @@
 #include <memory_resource>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "common/flat_index.h"
@@ -73,7 +72,6 @@ struct PendingValue {
 // A pending key (its bytes in the store's arena) and its write; allocated in the arena too.
 struct PendingEntry {
   std::string_view key;
-  uint64_t hash = 0;
   PendingValue pending;
 };
 inline std::string_view PendingKey(const PendingEntry& e) {
@@ -157,8 +155,8 @@ class KvStore {
   // so Commit writes its keys unsorted.
   bool hashed_ = false;
   mutable Order order_{&arena_};
-  size_t last_size_ = 0;
-  uint64_t next_seq_ = 1;  // pending keys at the last Clear: the next checkpoint's bucket count
+  size_t last_size_ = 0;  // pending keys at the last Clear: the next checkpoint's index size
+  uint64_t next_seq_ = 1;
 };
 
 class StateDb {
