@@ -205,7 +205,7 @@ class MergeCache {
   size_t max_bytes_;
   size_t bytes_ = 0;
   List lru_;  // most recently used first
-  // Open addressing (common/flat_index.h): std::unordered_map's modulo and node walk were a tenth
+  // Open addressing (common/flat_index.h): std::unordered_map's modulo and node walk were a fifth
   // of the thread merge's Apply (perf).
   FlatIndex<Entry, &MergeCache::EntryKey> index_;
 };

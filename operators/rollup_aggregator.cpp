@@ -168,19 +168,17 @@ void RollupAggregator::EvictIfFull() {
 RollupAggregator::Row* RollupAggregator::InsertRow(std::string_view key, uint64_t hash,
                                                    WindowId&& id, uint64_t version) {
   EvictIfFull();
-  Row& r = lru_.emplace_front();
+  Row& r = lru_.emplace_front(opt_.sketch_relative_accuracy);
   r.key.assign(key);
   r.hash = hash;
   r.id = std::move(id);
   r.version = version;
-  r.metrics = RollupMetrics(opt_.sketch_relative_accuracy);
   r.self = lru_.begin();
   rows_.Insert(&r, hash);
   return &r;
 }
 
-Status RollupAggregator::FindRow(std::string_view key, Row** row) {
-  const uint64_t hash = Hash64(key);
+Status RollupAggregator::FindRow(std::string_view key, uint64_t hash, Row** row) {
   if (Row* r = rows_.Find(key, hash)) {
     lru_.splice(lru_.begin(), lru_, r->self);
     *row = r;
@@ -224,7 +222,8 @@ Status RollupAggregator::RowForSpan(int32_t p, Granularity g, int64_t start_ms,
   key->clear();
   AppendRowKeyPrefix(p, key);
   EncodeWindowIdWithDims(g, start_ms, dims_buf_, key);
-  SPANPIPE_RETURN_IF_ERROR(FindRow(*key, row));
+  uint64_t hash = Hash64(*key);  // once for the lookup and, if new, the insert
+  SPANPIPE_RETURN_IF_ERROR(FindRow(*key, hash, row));
   if (*row) return Status::OK();
   WindowId id{g, start_ms,
               RollupDims{std::string(span.project), std::string(span.service),
@@ -243,14 +242,15 @@ Status RollupAggregator::RowForSpan(int32_t p, Granularity g, int64_t start_ms,
     d.environment.clear();
     d.model.assign(kOverflowModel);
     *key = RowKey(p, id);
-    SPANPIPE_RETURN_IF_ERROR(FindRow(*key, row));
+    hash = Hash64(*key);
+    SPANPIPE_RETURN_IF_ERROR(FindRow(*key, hash, row));
     if (*row) return Status::OK();
   } else {
     ++count->n;
     count->expires_ms = expires;
     count->dirty = true;
   }
-  *row = InsertRow(*key, Hash64(*key), std::move(id), 0);
+  *row = InsertRow(*key, hash, std::move(id), 0);
   (*row)->unsaved = true;
   return Status::OK();
 }

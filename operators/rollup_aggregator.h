@@ -18,6 +18,7 @@
 #include "common/flat_index.h"
 #include "common/status.h"
 #include "operators/emitter.h"
+#include "operators/hash64.h"
 #include "operators/resolve_outcome.h"
 #include "operators/rollup_metrics.h"
 #include "operators/rollup_options.h"
@@ -71,6 +72,7 @@ class RollupAggregator {
   };
   // A cached row; owned by lru_, found through rows_.
   struct Row {
+    explicit Row(double sketch_relative_accuracy) : metrics(sketch_relative_accuracy) {}
     std::string key;  // its store key
     uint64_t hash = 0;
     WindowId id;
@@ -85,7 +87,8 @@ class RollupAggregator {
   PartitionMeta* Meta(int32_t p);
   Status SaveMeta(int32_t p, PartitionMeta* m);
   // Cached or stored row for `key`; *row = nullptr when absent.
-  Status FindRow(std::string_view key, Row** row);
+  Status FindRow(std::string_view key, Row** row) { return FindRow(key, Hash64(key), row); }
+  Status FindRow(std::string_view key, uint64_t hash, Row** row);  // hash: Hash64(key)
   // A new row for `key` (absent from the cache), the most recently used.
   Row* InsertRow(std::string_view key, uint64_t hash, WindowId&& id, uint64_t version);
   void EvictIfFull();
