@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "common/coding.h"
 
@@ -139,54 +140,48 @@ Status KvIterator::status() const {
   return FromRocks(it_->status());
 }
 
-KvStore::Pending* KvStore::Slot(std::string_view key) {
-  const uint64_t hash = HashOf(key);
-  if (Entry* e = index_.Find(key, hash)) return &e->pending;
+KvStore::Pending* KvStore::Overlay::Slot(std::string_view key, uint64_t hash, uint64_t seq) {
+  if (Entry* e = index.Find(key, hash)) return &e->pending;
   // Key bytes and entry in the arena: no destructor runs, Clear releases them all at once (the
   // value's pmr::string allocates from the arena as well).
-  char* bytes = static_cast<char*>(arena_.allocate(key.size() == 0 ? 1 : key.size(), 1));
+  char* bytes = static_cast<char*>(arena.allocate(key.size() == 0 ? 1 : key.size(), 1));
   if (!key.empty()) std::memcpy(bytes, key.data(), key.size());
-  auto* e = new (arena_.allocate(sizeof(Entry), alignof(Entry))) Entry{
-      std::string_view(bytes, key.size()), Pending{std::pmr::string(&arena_), false, next_seq_++}};
-  index_.Insert(e, hash);
-  entries_.push_back(e);
+  auto* e = new (arena.allocate(sizeof(Entry), alignof(Entry)))
+      Entry{std::string_view(bytes, key.size()), Pending{std::pmr::string(&arena), false, seq}};
+  index.Insert(e, hash);
+  entries.push_back(e);
   return &e->pending;
 }
 
-const KvStore::Pending* KvStore::Find(std::string_view key) const {
-  const Entry* e = index_.Find(key, HashOf(key));
-  return e == nullptr ? nullptr : &e->pending;
-}
-
-std::vector<std::pair<std::string_view, const KvStore::Pending*>> KvStore::Sorted() const {
+std::vector<std::pair<std::string_view, const KvStore::Pending*>> KvStore::Overlay::Sorted() {
   std::vector<std::pair<std::string_view, const Pending*>> out;
-  out.reserve(entries_.size());
-  if (ordered_upto_ > 0) {  // a Scan has ordered some: order the rest the same way
+  out.reserve(entries.size());
+  if (ordered_upto > 0) {  // a Scan has ordered some: order the rest the same way
     CatchUpOrder();
-    for (const auto& [k, p] : order_) out.emplace_back(k, p);
+    for (const auto& [k, p] : order) out.emplace_back(k, p);
     return out;
   }
-  for (const Entry* e : entries_) out.emplace_back(e->key, &e->pending);
+  for (const Entry* e : entries) out.emplace_back(e->key, &e->pending);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 
-void KvStore::CatchUpOrder() const {
-  for (; ordered_upto_ < entries_.size(); ++ordered_upto_) {
-    const Entry* e = entries_[ordered_upto_];
-    order_.emplace(e->key, &e->pending);
+void KvStore::Overlay::CatchUpOrder() {
+  for (; ordered_upto < entries.size(); ++ordered_upto) {
+    const Entry* e = entries[ordered_upto];
+    order.emplace(e->key, &e->pending);
   }
 }
 
-void KvStore::Clear() {
+void KvStore::Overlay::Clear() {
   // The order's memory is the arena's: drop it before releasing the arena. Entries need no
   // destructor (all their memory is the arena's).
-  last_size_ = std::max(entries_.size(), last_size_ / 2);
-  order_ = Order(&arena_);
-  ordered_upto_ = 0;
-  entries_.clear();
-  index_.Reset(last_size_);  // checkpoints look alike: skip the rehashes while it fills
-  arena_.release();
+  last_size = std::max(entries.size(), last_size / 2);
+  order = Order(&arena);
+  ordered_upto = 0;
+  entries.clear();
+  index.Reset(last_size);  // checkpoints look alike: skip the rehashes while it fills
+  arena.release();
 }
 
 namespace {
@@ -203,7 +198,10 @@ const rocksdb::ReadOptions& PointReadOptions() {
 }  // namespace
 
 Status KvStore::Get(std::string_view key, std::string* value, bool* found) const {
-  if (const Pending* p = Find(key)) {
+  const uint64_t hash = HashOf(key);
+  const Pending* p = live_->Find(key, hash);
+  if (p == nullptr && sealed_active_) p = sealed_->Find(key, hash);
+  if (p != nullptr) {
     *found = !p->deleted;
     if (*found) value->assign(p->value);
     return Status::OK();
@@ -218,27 +216,35 @@ Status KvStore::Get(std::string_view key, std::string* value, bool* found) const
 }
 
 void KvStore::Put(std::string_view key, std::string_view value) {
-  Pending* p = Slot(key);
+  Pending* p = live_->Slot(key, HashOf(key), next_seq_);
+  if (p->seq == next_seq_) ++next_seq_;
   p->value.assign(value);
   p->deleted = false;
 }
 
 void KvStore::Delete(std::string_view key) {
-  Pending* p = Slot(key);
+  Pending* p = live_->Slot(key, HashOf(key), next_seq_);
+  if (p->seq == next_seq_) ++next_seq_;
   p->value.clear();
   p->deleted = true;
 }
 
 std::unique_ptr<KvIterator> KvStore::Scan(std::string_view prefix, std::string_view start) const {
-  CatchUpOrder();
-  std::string seek(start.size() > prefix.size() ? start : prefix);
+  Overlay& live = *live_;
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;        // ignore prefix extractors (point stores have one)
   ro.ignore_range_deletions = true;  // never written (PointReadOptions)
-  std::unique_ptr<rocksdb::Iterator> it(db_->db_->NewIterator(ro, cf_));
+  // The iterator merges RocksDB with the live writes only: the sealed ones must have landed.
+  Status landed = db_->Join();
+  std::unique_ptr<rocksdb::Iterator> it(
+      landed.ok() ? db_->db_->NewIterator(ro, cf_)
+                  : rocksdb::NewErrorIterator(rocksdb::Status::Aborted(landed.ToString())));
+  live.CatchUpOrder();
+  std::string seek(start.size() > prefix.size() ? start : prefix);
   it->Seek(S(seek));
-  return std::unique_ptr<KvIterator>(new KvIterator(std::move(it), std::string(prefix), &order_,
-                                                    order_.lower_bound(seek), next_seq_ - 1));
+  return std::unique_ptr<KvIterator>(
+      new KvIterator(std::move(it), std::string(prefix), &live.order,
+                     landed.ok() ? live.order.lower_bound(seek) : live.order.end(), next_seq_ - 1));
 }
 
 Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out) {
@@ -327,11 +333,20 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
   }
   sdb->batch_ = std::make_unique<rocksdb::WriteBatch>();
   sdb->write_ahead_log_ = options.write_ahead_log;
+  sdb->before_async_write_ = options.before_async_write;
   *out = std::move(sdb);
   return Status::OK();
 }
 
 StateDb::~StateDb() {
+  if (writer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    writer_.join();  // a write in flight finishes first
+  }
   if (db_) {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     db_->Close();
@@ -343,24 +358,30 @@ KvStore* StateDb::store(std::string_view name) {
   return it == stores_.end() ? nullptr : it->second.get();
 }
 
-Status StateDb::Commit() {
-  if (pending_count() == 0) return Status::OK();
+void StateDb::Seal() {
+  for (auto& [name, store] : stores_) {
+    std::swap(store->live_, store->sealed_);  // the old sealed overlay was cleared by Land
+    store->sealed_active_ = true;
+  }
+}
+
+Status StateDb::WriteSealed() {
   // Key order within each scanned store: its skip list inserts ordered keys fastest. Point stores
   // (hash memtables) are written in first-write order.
   rocksdb::WriteBatch& batch = *batch_;
   batch.Clear();
   for (const auto& entry : stores_) {
-    const KvStore* store = entry.second.get();  // a structured binding cannot be captured (clang)
+    KvStore* store = entry.second.get();  // a structured binding cannot be captured (clang)
     auto add = [&](std::string_view k, const KvStore::Pending& p) {
       return p.deleted ? batch.Delete(store->cf_, S(k)) : batch.Put(store->cf_, S(k), S(p.value));
     };
     if (store->hashed_) {
-      for (const KvStore::Entry* e : store->entries_) {
+      for (const KvStore::Entry* e : store->sealed_->entries) {
         if (rocksdb::Status s = add(e->key, e->pending); !s.ok()) return FromRocks(s);
       }
       continue;
     }
-    for (const auto& [k, p] : store->Sorted()) {
+    for (const auto& [k, p] : store->sealed_->Sorted()) {
       if (rocksdb::Status s = add(k, *p); !s.ok()) return FromRocks(s);
     }
   }
@@ -370,18 +391,89 @@ Status StateDb::Commit() {
   rocksdb::Status s = db_->Write(wo, &batch);
   if (batch.GetDataSize() > (64u << 20))
     batch_ = std::make_unique<rocksdb::WriteBatch>();  // shrink
-  if (!s.ok()) return FromRocks(s);
-  Rollback();  // applied: the overlay starts empty
+  return FromRocks(s);
+}
+
+Status StateDb::Land(Status written) {
+  if (!written.ok()) {
+    failed_ = written;  // the sealed writes stay readable by key; Scan reports the failure
+    return written;
+  }
+  for (auto& [name, store] : stores_) {
+    if (!store->sealed_active_) continue;
+    store->sealed_->Clear();  // applied: reads find them in RocksDB now
+    store->sealed_active_ = false;
+  }
   return Status::OK();
 }
 
+Status StateDb::Commit() {
+  SPANPIPE_RETURN_IF_ERROR(Join());
+  if (pending_count() == 0) return Status::OK();
+  Seal();
+  return Land(WriteSealed());
+}
+
+Status StateDb::CommitAsync() {
+  if (write_ahead_log_) return Commit();
+  SPANPIPE_RETURN_IF_ERROR(Join());
+  if (pending_count() == 0) return Status::OK();
+  Seal();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    write_requested_ = in_flight_ = true;
+  }
+  if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
+  cv_.notify_all();
+  return Status::OK();
+}
+
+void StateDb::WriterLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return write_requested_ || stopping_; });
+    if (write_requested_) {
+      write_requested_ = false;
+      lock.unlock();
+      Status s = before_async_write_ ? before_async_write_() : Status::OK();
+      if (s.ok()) s = WriteSealed();
+      lock.lock();
+      written_ = std::move(s);
+      in_flight_ = false;
+      cv_.notify_all();
+      continue;
+    }
+    return;  // stopping, nothing requested
+  }
+}
+
+Status StateDb::Join() {
+  if (!failed_.ok()) return failed_;
+  bool sealed = false;  // outside Commit, only a CommitAsync leaves sealed writes
+  for (auto& [name, store] : stores_) sealed = sealed || store->sealed_active_;
+  if (!sealed) return Status::OK();
+  Status written;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !in_flight_; });
+    written = std::exchange(written_, Status::OK());
+  }
+  return Land(std::move(written));
+}
+
 void StateDb::Rollback() {
-  for (auto& [name, store] : stores_) store->Clear();
+  (void)Join();  // the writer must be done with the sealed overlays before they are cleared
+  for (auto& [name, store] : stores_) {
+    store->live_->Clear();
+    store->sealed_->Clear();
+    store->sealed_active_ = false;
+  }
+  failed_ = Status::OK();
 }
 
 uint64_t StateDb::pending_count() const {
   uint64_t n = 0;
-  for (const auto& [name, store] : stores_) n += store->entries_.size();
+  for (const auto& [name, store] : stores_) n += store->live_->entries.size();
   return n;
 }
 
@@ -403,6 +495,7 @@ std::string StateDb::GetProperty(std::string_view property) const {
 
 Status StateDb::Persist(bool wait) {
   if (write_ahead_log_) return Status::OK();
+  SPANPIPE_RETURN_IF_ERROR(Join());  // the flush must hold every commit made before the call
   rocksdb::FlushOptions fo;
   fo.wait = wait;
   // Do not wait for earlier flushes first: a periodic persist must not stall the checkpoint.
@@ -420,12 +513,14 @@ bool StateDb::PersistPending() const {
 }
 
 Status StateDb::FlushMemtables() {
+  SPANPIPE_RETURN_IF_ERROR(Join());
   rocksdb::FlushOptions fo;
   fo.wait = true;
   return FromRocks(db_->Flush(fo, handles_));
 }
 
 Status StateDb::CompactAll() {
+  SPANPIPE_RETURN_IF_ERROR(Join());
   for (auto* h : handles_) {
     rocksdb::Status s = db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr);
     if (!s.ok()) return FromRocks(s);

@@ -10,12 +10,16 @@
 // a key order for stores that are scanned; each key is written to RocksDB once per checkpoint.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <memory_resource>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/flat_index.h"
@@ -58,6 +62,9 @@ struct StateOptions {
   // earlier commit, never to a mix. Persist() bounds how far back. The input log is then the redo
   // log, as in Kafka Streams and Flink (docs/architecture.md, "Checkpoint cycle").
   bool write_ahead_log = true;
+  // Tests only: runs on the background writer before each CommitAsync write, which fails with
+  // its status if not OK (a seam as RocksDB's sync points, to hold or fail a write on cue).
+  std::function<Status()> before_async_write;
 };
 
 class StateDb;
@@ -119,6 +126,8 @@ class KvStore {
   void Put(std::string_view key, std::string_view value);
   void Delete(std::string_view key);
   // Range scan over keys starting with prefix (also: seek to `start` >= prefix when given).
+  // Waits for a commit still being written (StateDb::CommitAsync); if that write failed, the
+  // iterator is invalid and its status() is the failure.
   std::unique_ptr<KvIterator> Scan(std::string_view prefix, std::string_view start = {}) const;
   const std::string& name() const { return name_; }
 
@@ -128,34 +137,51 @@ class KvStore {
       : db_(db), cf_(cf), name_(std::move(name)) {}
   using Pending = detail::PendingValue;
   using Entry = detail::PendingEntry;
+  using Order = detail::PendingOrder;
   static uint64_t HashOf(std::string_view key) { return std::hash<std::string_view>{}(key); }
-  Pending* Slot(std::string_view key);
-  const Pending* Find(std::string_view key) const;
-  // Pending writes in key order (for Commit).
-  std::vector<std::pair<std::string_view, const Pending*>> Sorted() const;
-  void Clear();
+
+  // One checkpoint's pending writes to this store.
+  struct Overlay {
+    // All pending keys and values live in one arena, released at once when the overlay is
+    // cleared: a checkpoint's writes cost bump allocations, not a malloc and free each.
+    std::pmr::monotonic_buffer_resource arena{1 << 20};
+    // The index's slots and the entry list keep their memory across checkpoints
+    // (std::unordered_map in the arena cost a node walk and a modulo per lookup: ~7 % of the
+    // stages after decode, perf).
+    FlatIndex<Entry, &detail::PendingKey> index;
+    std::vector<Entry*> entries;  // in first-write order
+    // Key order is built only when a Scan needs it: entries[0, ordered_upto) are in order. A Put
+    // pays one hash insert; a checkpoint that scans a store pays the ordered inserts of the keys
+    // written before its scans, and one that does not scan it (a merge whose rows were all
+    // cached) pays only a sort when it is written.
+    size_t ordered_upto = 0;
+    Order order{&arena};
+    size_t last_size = 0;  // pending keys at the last Clear: the next checkpoint's index size
+
+    Pending* Slot(std::string_view key, uint64_t hash, uint64_t seq);
+    const Pending* Find(std::string_view key, uint64_t hash) const {
+      const Entry* e = index.Find(key, hash);
+      return e == nullptr ? nullptr : &e->pending;
+    }
+    void CatchUpOrder();
+    // Pending writes in key order.
+    std::vector<std::pair<std::string_view, const Pending*>> Sorted();
+    void Clear();
+  };
+
   StateDb* db_;
   rocksdb::ColumnFamilyHandle* cf_;
   std::string name_;
-  // All pending keys and values live in one arena, released at once by Commit/Rollback: a
-  // checkpoint's writes cost bump allocations, not a malloc and free each.
-  std::pmr::monotonic_buffer_resource arena_{1 << 20};
-  using Order = detail::PendingOrder;
-  // The index's slots and the entry list keep their memory across checkpoints (std::unordered_map
-  // in the arena cost a node walk and a modulo per lookup: ~7 % of the stages after decode, perf).
-  FlatIndex<Entry, &detail::PendingKey> index_;
-  std::vector<Entry*> entries_;  // in first-write order
-  // Key order is built only when a Scan needs it: the entries_[0, ordered_upto_) are in order_.
-  // A Put pays one hash insert; a checkpoint that scans a store pays the ordered inserts of the
-  // keys written before its scans, and one that does not scan it (a merge whose rows were all
-  // cached) pays only a sort at Commit.
-  mutable size_t ordered_upto_ = 0;
-  void CatchUpOrder() const;
+  // live_ takes this checkpoint's writes. sealed_ holds the last checkpoint's while a background
+  // write applies them (StateDb::CommitAsync); reads see live_, then sealed_, then RocksDB.
+  // Only the writer thread touches sealed_ while sealed_ is in flight, and only to read it and to
+  // order its keys (order, ordered_upto, its arena), which reads of the owner thread never use.
+  std::unique_ptr<Overlay> live_ = std::make_unique<Overlay>();
+  std::unique_ptr<Overlay> sealed_ = std::make_unique<Overlay>();
+  bool sealed_active_ = false;  // sealed_ holds writes not known to be in RocksDB (owner thread)
   // A point store (StateOptions::point_stores): its hash memtable gains nothing from key order,
-  // so Commit writes its keys unsorted.
+  // so its keys are written unsorted.
   bool hashed_ = false;
-  mutable Order order_{&arena_};
-  size_t last_size_ = 0;  // pending keys at the last Clear: the next checkpoint's index size
   uint64_t next_seq_ = 1;
 };
 
@@ -169,14 +195,28 @@ class StateDb {
   // Applies all pending writes atomically (WAL-synced when write_ahead_log), then starts a new
   // pending batch.
   Status Commit();
+  // Commit, with the write to RocksDB done by a background thread: returns once the pending
+  // writes are sealed, and the caller goes on writing the next checkpoint's. Reads see the sealed
+  // writes until they land. The write is still one atomic WriteBatch; a crash before it lands
+  // loses it as a crash just before Commit would. It must land before anything that relies on it
+  // being in RocksDB: Join() waits for it, and the next CommitAsync/Commit, Persist, Scan,
+  // Rollback and FlushMemtables call Join() first. A failed write is returned by Join() and every
+  // later one until Rollback (fail-stop: the caller restarts from the last good checkpoint).
+  // Without a write-ahead log only: a synced log write must return before the offsets are
+  // committed to Kafka, so with the log this is Commit().
+  Status CommitAsync();
+  // Waits for a CommitAsync write in flight; returns its status (OK when none).
+  Status Join();
   // Without a write-ahead log: flushes every store atomically, after which every Commit made before
   // the call survives a crash. wait=false starts the flush and returns (PersistPending tells when
   // it has landed). With the log, commits are already durable: nothing to do.
   Status Persist(bool wait);
   // A Persist(false) (or a flush RocksDB started on its own) has not landed yet.
   bool PersistPending() const;
-  // Drops pending writes (used after a failed checkpoint: the job restarts from the last one).
+  // Drops pending writes, sealed ones not yet written included (used after a failed checkpoint:
+  // the job restarts from the last one), and clears a failed write's error.
   void Rollback();
+  // Writes not yet sealed by a commit.
   uint64_t pending_count() const;
   // Approximate live size of all stores on disk, for /metrics.
   uint64_t ApproximateSizeBytes() const;
@@ -190,6 +230,10 @@ class StateDb {
   friend class KvStore;
   friend class KvIterator;
   StateDb() = default;
+  void Seal();                  // every store's live writes become its sealed ones
+  Status WriteSealed();         // the sealed writes as one WriteBatch (either thread)
+  Status Land(Status written);  // after WriteSealed: drop the sealed writes, or keep the error
+  void WriterLoop();
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::map<std::string, std::unique_ptr<KvStore>, std::less<>> stores_;
@@ -197,6 +241,16 @@ class StateDb {
   std::unique_ptr<rocksdb::WriteBatch> batch_;  // reused: its buffer keeps its capacity
   std::shared_ptr<rocksdb::WriteBufferManager> wbm_;
   bool write_ahead_log_ = true;
+  std::function<Status()> before_async_write_;
+  // The background writer of CommitAsync: one write in flight at most.
+  std::thread writer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool write_requested_ = false;  // guarded by mu_
+  bool in_flight_ = false;        // guarded by mu_
+  bool stopping_ = false;         // guarded by mu_
+  Status written_;                // guarded by mu_: the last background write's result
+  Status failed_;                 // owner thread: a failed write, sticky until Rollback
 };
 
 // Values in expiring stores start with an 8-byte big-endian expiry time (unix ms); the

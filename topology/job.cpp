@@ -224,7 +224,9 @@ Status Job::Checkpoint(int64_t now_ms, bool persist) {
     offsets->Put(OffsetKey(tp), v);
     commit.emplace_back(tp, next);
   }
-  SPANPIPE_RETURN_IF_ERROR(db_->Commit());
+  // The write lands while the next batch is processed; Persist and the next checkpoint wait
+  // for it (state/state_db.h), so Kafka never gets offsets ahead of the state.
+  SPANPIPE_RETURN_IF_ERROR(db_->CommitAsync());
   SPANPIPE_RETURN_IF_ERROR(CommitOffsetsWhenPersisted(std::move(commit), persist));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   {

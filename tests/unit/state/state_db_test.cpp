@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <random>
 
 namespace spanpipe::state {
@@ -31,7 +34,46 @@ class StateDbTest : public ::testing::Test {
   }
   std::filesystem::path dir_;
   StateOptions opts_;
+  void OverlayAgreesWithAMap(bool async);
 };
+
+// Holds the background writer (StateOptions::before_async_write) while closed.
+class Gate {
+ public:
+  // Declared after the StateDb: opens the gate before the StateDb waits for its writer.
+  struct OpenAtExit {
+    Gate* gate;
+    ~OpenAtExit() { gate->Open(); }
+  };
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = false;
+  }
+  Status Pass() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return open_; });
+    return Status::OK();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+};
+
+std::optional<std::string> Read(KvStore* store, std::string_view key) {
+  std::string v;
+  bool found = false;
+  Status s = store->Get(key, &v, &found);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!found) return std::nullopt;
+  return v;
+}
 
 TEST_F(StateDbTest, PendingWritesAreVisibleBeforeCommitAndLostOnRollback) {
   auto db = Open();
@@ -267,8 +309,22 @@ TEST_F(StateDbTest, TransientStoreIsWrittenUncompressed) {
 // without further writes or none at all, rollbacks and commits: Get and Scan answer from the
 // overlay or RocksDB exactly as the map says, in a point store and in a scanned store.
 TEST_F(StateDbTest, PendingOverlayAgreesWithAMapThroughCommitsAndRollbacks) {
+  OverlayAgreesWithAMap(/*async=*/false);
+}
+
+// The same with each commit written in the background and held there until the next round's
+// scans: every Get of a round reads through the writes still sealed, under the round's own.
+TEST_F(StateDbTest, SealedWritesInFlightAgreeWithAMapThroughAsyncCommits) {
+  OverlayAgreesWithAMap(/*async=*/true);
+}
+
+void StateDbTest::OverlayAgreesWithAMap(bool async) {
   opts_.point_stores = {"a"};
+  opts_.write_ahead_log = !async;  // with the log, CommitAsync is Commit
+  Gate gate;
+  if (async) opts_.before_async_write = [&gate] { return gate.Pass(); };
   auto db = Open();
+  Gate::OpenAtExit release{&gate};  // a failed ASSERT must not leave the writer held
   std::mt19937_64 rng(42);
   std::map<std::string, std::string> committed[2], pending[2];
   const char* names[2] = {"a", "b"};
@@ -277,6 +333,7 @@ TEST_F(StateDbTest, PendingOverlayAgreesWithAMapThroughCommitsAndRollbacks) {
     const int writes = round % 3 == 0 ? 5000 : 300;  // big and small checkpoints alternate
     for (int s = 0; s < 2; ++s) pending[s] = committed[s];
     auto scanned = [&](int s) {
+      gate.Open();  // a scan waits for the sealed writes to land
       std::map<std::string, std::string> got;
       for (auto it = db->store(names[s])->Scan(""); it->Valid(); it->Next())
         got.emplace(std::string(it->key()), std::string(it->value()));
@@ -314,15 +371,99 @@ TEST_F(StateDbTest, PendingOverlayAgreesWithAMapThroughCommitsAndRollbacks) {
       EXPECT_EQ(scanned(1), pending[1]) << "round " << round;
     }
     if (round % 4 == 3) {
+      gate.Open();
       db->Rollback();
       for (int s = 0; s < 2; ++s) EXPECT_EQ(scanned(s), committed[s]) << "round " << round;
     } else {
-      ASSERT_TRUE(db->Commit().ok());
+      if (async) {
+        gate.Open();  // the last round's write lands first
+        ASSERT_TRUE(db->Join().ok());
+        gate.Close();
+        ASSERT_TRUE(db->CommitAsync().ok());
+      } else {
+        ASSERT_TRUE(db->Commit().ok());
+      }
       EXPECT_EQ(db->pending_count(), 0u);
       for (int s = 0; s < 2; ++s) committed[s] = pending[s];
-      for (int s = 0; s < 2; ++s) EXPECT_EQ(scanned(s), committed[s]) << "round " << round;
+      if (round % 3 != 1) {  // else the write stays in flight through the next round
+        for (int s = 0; s < 2; ++s) EXPECT_EQ(scanned(s), committed[s]) << "round " << round;
+      }
     }
+    gate.Close();
   }
+  gate.Open();
+  ASSERT_TRUE(db->Join().ok());
+}
+
+TEST_F(StateDbTest, AnAsyncCommitIsReadBeforeItLandsAndUnderLaterWrites) {
+  opts_.write_ahead_log = false;
+  Gate gate;
+  opts_.before_async_write = [&gate] { return gate.Pass(); };
+  {
+    auto db = Open();
+    Gate::OpenAtExit release{&gate};
+    KvStore* a = db->store("a");
+    a->Put("k1", "v1");
+    a->Put("k2", "v2");
+    a->Put("k3", "v3");
+    gate.Close();
+    ASSERT_TRUE(db->CommitAsync().ok());
+    EXPECT_EQ(db->pending_count(), 0u);
+    // Held before RocksDB: only the sealed overlay can answer.
+    EXPECT_EQ(Read(a, "k1"), "v1");
+    a->Put("k2", "new");
+    a->Delete("k3");
+    EXPECT_EQ(db->pending_count(), 2u);
+    EXPECT_EQ(Read(a, "k2"), "new");
+    EXPECT_EQ(Read(a, "k3"), std::nullopt);
+    gate.Open();
+    ASSERT_TRUE(db->Join().ok());
+    EXPECT_EQ(Read(a, "k1"), "v1");  // from RocksDB now
+    EXPECT_EQ(Read(a, "k2"), "new");
+    EXPECT_EQ(Read(a, "k3"), std::nullopt);
+    ASSERT_TRUE(db->CommitAsync().ok());
+    ASSERT_TRUE(db->Persist(/*wait=*/true).ok());  // waits for the write, then flushes it
+  }
+  auto db = Open();
+  KvStore* a = db->store("a");
+  EXPECT_EQ(Read(a, "k1"), "v1");
+  EXPECT_EQ(Read(a, "k2"), "new");
+  EXPECT_EQ(Read(a, "k3"), std::nullopt);
+}
+
+TEST_F(StateDbTest, AFailedAsyncWriteFailsEveryLaterCommitAndScanUntilRollback) {
+  opts_.write_ahead_log = false;
+  bool fail = true;
+  opts_.before_async_write = [&fail] {
+    return fail ? Status::IOError("disk full (injected)") : Status::OK();
+  };
+  auto db = Open();
+  KvStore* a = db->store("a");
+  a->Put("landed", "x");
+  ASSERT_TRUE(db->Commit().ok());  // synchronous: not through the writer
+  a->Put("lost", "y");
+  ASSERT_TRUE(db->CommitAsync().ok());
+  Status s = db->Join();
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_EQ(Read(a, "lost"), "y");  // still read by key: what this process did stands
+  auto it = a->Scan("");
+  EXPECT_FALSE(it->Valid());
+  EXPECT_FALSE(it->status().ok());
+  a->Put("next", "z");
+  EXPECT_TRUE(db->Commit().IsIOError());
+  EXPECT_TRUE(db->CommitAsync().IsIOError());
+  EXPECT_TRUE(db->Persist(/*wait=*/true).IsIOError());
+  db->Rollback();  // back to the last write that landed
+  EXPECT_EQ(Read(a, "landed"), "x");
+  EXPECT_EQ(Read(a, "lost"), std::nullopt);
+  EXPECT_EQ(Read(a, "next"), std::nullopt);
+  fail = false;
+  a->Put("again", "w");
+  ASSERT_TRUE(db->CommitAsync().ok());
+  ASSERT_TRUE(db->Join().ok());
+  std::vector<std::string> keys;
+  for (auto i = a->Scan(""); i->Valid(); i->Next()) keys.emplace_back(i->key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"again", "landed"}));
 }
 
 TEST_F(StateDbTest, UndeclaredStoreIsNull) {
