@@ -13,9 +13,11 @@
 namespace spanpipe::resolve {
 namespace {
 
-constexpr size_t kMaxModelsPerTrace = 256;  // matches the codec's bound
-constexpr size_t kSpareEntries = 4096;      // recycled entries kept (about 2 MiB)
-constexpr std::string_view kMetaKey = "";   // idle store meta key; real keys are >= 8 bytes
+constexpr size_t kMaxModelsPerTrace = 256;       // matches the codec's bound
+constexpr size_t kSpareEntries = 4096;           // recycled entries kept (about 2 MiB)
+constexpr size_t kSpareBuffers = 8;              // recycled idle-bucket buffers kept
+constexpr size_t kSpareBufferBytes = 64u << 20;  // their capacity, in all
+constexpr std::string_view kMetaKey = "";        // idle store meta key; real keys are >= 8 bytes
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -172,7 +174,7 @@ Status TraceRegistry::WriteBack(Entry* e) {
   if (!e->dirty) return Status::OK();
   if (e->st.open && !e->idle_persisted) {
     e->st.idle_key_ms = IdleBucket(e->st.last_update_ms);
-    PutLengthPrefixed(&idle_new_[e->st.idle_key_ms], e->key);
+    PutLengthPrefixed(&BucketBuffer(&idle_new_, e->st.idle_key_ms), e->key);
     // A re-opened trace may re-enter a bucket that still holds a snapshot of an earlier
     // incarnation (only if the clock went back): that snapshot must not win.
     if (e->from_store) AppendSnapshot(e->st.idle_key_ms, e->key, {});
@@ -193,7 +195,7 @@ Status TraceRegistry::WriteBack(Entry* e) {
 
 void TraceRegistry::AppendSnapshot(int64_t bucket_ms, std::string_view key,
                                    std::string_view payload) {
-  std::string& out = snapshot_new_[bucket_ms];
+  std::string& out = BucketBuffer(&snapshot_new_, bucket_ms);
   idle_scan_from_ = std::min(idle_scan_from_, bucket_ms);  // a scan finds (and drops) strays
   PutLengthPrefixed(&out, key);
   PutLengthPrefixed(&out, payload);
@@ -210,16 +212,39 @@ Status TraceRegistry::FlushIdle() {
     value.append(entries);
     idle_->Put(key, value);
   }
-  idle_new_.clear();
+  RecycleBuffers(&idle_new_);
   for (auto& [bucket, records] : snapshot_new_) {
     key.clear();
     AppendIdleSnapshotKey(&key, bucket, snapshot_seq_++);
     idle_->Put(key, records);
     meta_dirty_ = true;
   }
-  snapshot_new_.clear();
+  RecycleBuffers(&snapshot_new_);
   WriteMeta();
   return Status::OK();
+}
+
+std::string& TraceRegistry::BucketBuffer(std::map<int64_t, std::string>* pending,
+                                         int64_t bucket_ms) {
+  auto [it, inserted] = pending->try_emplace(bucket_ms);
+  if (inserted && !spare_buffers_.empty()) {
+    it->second.swap(spare_buffers_.back());  // empty, with its capacity
+    spare_buffers_.pop_back();
+  }
+  return it->second;
+}
+
+void TraceRegistry::RecycleBuffers(std::map<int64_t, std::string>* pending) {
+  size_t kept = 0;
+  for (const std::string& b : spare_buffers_) kept += b.capacity();
+  for (auto& [bucket, buffer] : *pending) {
+    if (spare_buffers_.size() < kSpareBuffers && kept + buffer.capacity() <= kSpareBufferBytes) {
+      kept += buffer.capacity();
+      buffer.clear();
+      spare_buffers_.push_back(std::move(buffer));
+    }
+  }
+  pending->clear();
 }
 
 void TraceRegistry::MarkDirty(Entry* e) {
