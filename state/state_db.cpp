@@ -69,13 +69,12 @@ bool UnwrapExpiring(std::string_view stored, int64_t* expires_at_ms, std::string
   return true;
 }
 
-KvIterator::KvIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix,
-                       const detail::PendingOrder* order, detail::PendingOrder::const_iterator pos,
-                       uint64_t snapshot_seq)
+KvIterator::KvIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix, Layer pending,
+                       Layer sealed, uint64_t snapshot_seq)
     : it_(std::move(it)),
       prefix_(std::move(prefix)),
-      order_(order),
-      pos_(pos),
+      pending_(pending),
+      sealed_(sealed),
       snapshot_seq_(snapshot_seq) {
   Settle();
 }
@@ -87,26 +86,42 @@ bool KvIterator::BaseValid() const {
   return k.size() >= prefix_.size() && std::memcmp(k.data(), prefix_.data(), prefix_.size()) == 0;
 }
 
+bool KvIterator::InPrefix(const Layer& layer) const {
+  return layer.order != nullptr && layer.pos != layer.order->end() &&
+         layer.pos->first.starts_with(prefix_);
+}
+
 void KvIterator::Settle() {
   for (;;) {
-    while (pos_ != order_->end() && pos_->second->seq > snapshot_seq_) ++pos_;
+    while (pending_.pos != pending_.order->end() && pending_.pos->second->seq > snapshot_seq_) {
+      ++pending_.pos;
+    }
     const bool base = BaseValid();
-    const bool pend = pos_ != order_->end() && pos_->first.starts_with(prefix_);
-    if (!pend) {
+    const bool pend = InPrefix(pending_);
+    const bool sealed = InPrefix(sealed_);
+    if (!pend && !sealed) {
       cur_ = base ? Source::kBase : Source::kNone;
       return;
     }
-    int c = base ? it_->key().compare(S(pos_->first)) : 1;
-    if (c < 0) {
-      cur_ = Source::kBase;
+    // The smallest key; at equal keys the newer write shadows the older (pending, sealed, base).
+    std::string_view k = pend ? pending_.pos->first : sealed_.pos->first;
+    if (pend && sealed && sealed_.pos->first < k) k = sealed_.pos->first;
+    if (base) {
+      rocksdb::Slice b = it_->key();
+      const std::string_view bk(b.data(), b.size());
+      if (bk < k) {
+        cur_ = Source::kBase;
+        return;
+      }
+      if (bk == k) it_->Next();
+    }
+    Layer& top = pend && pending_.pos->first == k ? pending_ : sealed_;
+    if (&top == &pending_ && sealed && sealed_.pos->first == k) ++sealed_.pos;
+    if (!top.pos->second->deleted) {
+      cur_ = &top == &pending_ ? Source::kPending : Source::kSealed;
       return;
     }
-    if (c == 0) it_->Next();  // the pending write shadows the stored value
-    if (!pos_->second->deleted) {
-      cur_ = Source::kPending;
-      return;
-    }
-    ++pos_;
+    ++top.pos;
   }
 }
 
@@ -114,7 +129,9 @@ void KvIterator::Next() {
   if (cur_ == Source::kBase) {
     it_->Next();
   } else if (cur_ == Source::kPending) {
-    ++pos_;
+    ++pending_.pos;
+  } else if (cur_ == Source::kSealed) {
+    ++sealed_.pos;
   }
   Settle();
 }
@@ -122,17 +139,20 @@ void KvIterator::Next() {
 void KvIterator::Seek(std::string_view prefix) {
   prefix_.assign(prefix);
   it_->Seek(S(prefix));
-  pos_ = order_->lower_bound(prefix);
+  pending_.pos = pending_.order->lower_bound(prefix);
+  if (sealed_.order != nullptr) sealed_.pos = sealed_.order->lower_bound(prefix);
   Settle();
 }
 
 std::string_view KvIterator::key() const {
-  if (cur_ == Source::kPending) return pos_->first;
+  if (cur_ == Source::kPending) return pending_.pos->first;
+  if (cur_ == Source::kSealed) return sealed_.pos->first;
   auto k = it_->key();
   return {k.data(), k.size()};
 }
 std::string_view KvIterator::value() const {
-  if (cur_ == Source::kPending) return pos_->second->value;
+  if (cur_ == Source::kPending) return pending_.pos->second->value;
+  if (cur_ == Source::kSealed) return sealed_.pos->second->value;
   auto v = it_->value();
   return {v.data(), v.size()};
 }
@@ -153,14 +173,9 @@ KvStore::Pending* KvStore::Overlay::Slot(std::string_view key, uint64_t hash, ui
   return &e->pending;
 }
 
-std::vector<std::pair<std::string_view, const KvStore::Pending*>> KvStore::Overlay::Sorted() {
+std::vector<std::pair<std::string_view, const KvStore::Pending*>> KvStore::Overlay::Sorted() const {
   std::vector<std::pair<std::string_view, const Pending*>> out;
   out.reserve(entries.size());
-  if (ordered_upto > 0) {  // a Scan has ordered some: order the rest the same way
-    CatchUpOrder();
-    for (const auto& [k, p] : order) out.emplace_back(k, p);
-    return out;
-  }
   for (const Entry* e : entries) out.emplace_back(e->key, &e->pending);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
@@ -230,21 +245,23 @@ void KvStore::Delete(std::string_view key) {
 }
 
 std::unique_ptr<KvIterator> KvStore::Scan(std::string_view prefix, std::string_view start) const {
-  Overlay& live = *live_;
+  const std::string seek(start.size() > prefix.size() ? start : prefix);
+  KvIterator::Layer pending, sealed;
+  live_->CatchUpOrder();
+  pending.order = &live_->order;
+  pending.pos = live_->order.lower_bound(seek);
+  if (sealed_active_) {  // a commit still being written: its writes are not all in RocksDB yet
+    sealed_->CatchUpOrder();
+    sealed.order = &sealed_->order;
+    sealed.pos = sealed_->order.lower_bound(seek);
+  }
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;        // ignore prefix extractors (point stores have one)
   ro.ignore_range_deletions = true;  // never written (PointReadOptions)
-  // The iterator merges RocksDB with the live writes only: the sealed ones must have landed.
-  Status landed = db_->Join();
-  std::unique_ptr<rocksdb::Iterator> it(
-      landed.ok() ? db_->db_->NewIterator(ro, cf_)
-                  : rocksdb::NewErrorIterator(rocksdb::Status::Aborted(landed.ToString())));
-  live.CatchUpOrder();
-  std::string seek(start.size() > prefix.size() ? start : prefix);
+  std::unique_ptr<rocksdb::Iterator> it(db_->db_->NewIterator(ro, cf_));
   it->Seek(S(seek));
   return std::unique_ptr<KvIterator>(
-      new KvIterator(std::move(it), std::string(prefix), &live.order,
-                     landed.ok() ? live.order.lower_bound(seek) : live.order.end(), next_seq_ - 1));
+      new KvIterator(std::move(it), std::string(prefix), pending, sealed, next_seq_ - 1));
 }
 
 Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out) {

@@ -87,9 +87,10 @@ inline std::string_view PendingKey(const PendingEntry& e) {
 using PendingOrder = std::pmr::map<std::string_view, const PendingValue*>;  // views of the keys
 }  // namespace detail
 
-// Iterates one store over keys with a prefix, in key order, merging committed state and pending
-// writes. Keys first written after the iterator was created are not visited; values are read
-// when visited. Must not outlive the next Commit or Rollback.
+// Iterates one store over keys with a prefix, in key order, merging committed state, the sealed
+// writes of a commit still being written (StateDb::CommitAsync) and pending writes, newest first.
+// Keys first written after the iterator was created are not visited; values are read when
+// visited. Must not outlive the next Commit, CommitAsync, Join, Persist or Rollback.
 class KvIterator {
  public:
   ~KvIterator();
@@ -104,17 +105,21 @@ class KvIterator {
 
  private:
   friend class KvStore;
-  enum class Source { kNone, kBase, kPending };
-  KvIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix,
-             const detail::PendingOrder* order, detail::PendingOrder::const_iterator pos,
+  enum class Source { kNone, kBase, kSealed, kPending };
+  // The ordered keys of one overlay and a position in them (order == nullptr: no such overlay).
+  struct Layer {
+    const detail::PendingOrder* order = nullptr;
+    detail::PendingOrder::const_iterator pos;
+  };
+  KvIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix, Layer pending, Layer sealed,
              uint64_t snapshot_seq);
   bool BaseValid() const;
-  // Positions cur_ on the smallest live key of base and pending.
+  bool InPrefix(const Layer& layer) const;
+  // Positions cur_ on the smallest live key of the three sources.
   void Settle();
   std::unique_ptr<rocksdb::Iterator> it_;
   std::string prefix_;
-  const detail::PendingOrder* order_;
-  detail::PendingOrder::const_iterator pos_;
+  Layer pending_, sealed_;
   uint64_t snapshot_seq_;
   Source cur_ = Source::kNone;
 };
@@ -126,8 +131,6 @@ class KvStore {
   void Put(std::string_view key, std::string_view value);
   void Delete(std::string_view key);
   // Range scan over keys starting with prefix (also: seek to `start` >= prefix when given).
-  // Waits for a commit still being written (StateDb::CommitAsync); if that write failed, the
-  // iterator is invalid and its status() is the failure.
   std::unique_ptr<KvIterator> Scan(std::string_view prefix, std::string_view start = {}) const;
   const std::string& name() const { return name_; }
 
@@ -164,8 +167,9 @@ class KvStore {
       return e == nullptr ? nullptr : &e->pending;
     }
     void CatchUpOrder();
-    // Pending writes in key order.
-    std::vector<std::pair<std::string_view, const Pending*>> Sorted();
+    // Pending writes in key order. Reads the entries only, never the order: a Scan on the owner
+    // thread may be building the order of an overlay that the writer thread is writing.
+    std::vector<std::pair<std::string_view, const Pending*>> Sorted() const;
     void Clear();
   };
 
@@ -174,8 +178,8 @@ class KvStore {
   std::string name_;
   // live_ takes this checkpoint's writes. sealed_ holds the last checkpoint's while a background
   // write applies them (StateDb::CommitAsync); reads see live_, then sealed_, then RocksDB.
-  // Only the writer thread touches sealed_ while sealed_ is in flight, and only to read it and to
-  // order its keys (order, ordered_upto, its arena), which reads of the owner thread never use.
+  // While sealed_ is in flight the writer thread only reads its entries; the owner thread reads
+  // them too, and may build their key order (order, ordered_upto, arena) for a Scan.
   std::unique_ptr<Overlay> live_ = std::make_unique<Overlay>();
   std::unique_ptr<Overlay> sealed_ = std::make_unique<Overlay>();
   bool sealed_active_ = false;  // sealed_ holds writes not known to be in RocksDB (owner thread)
@@ -196,12 +200,13 @@ class StateDb {
   // pending batch.
   Status Commit();
   // Commit, with the write to RocksDB done by a background thread: returns once the pending
-  // writes are sealed, and the caller goes on writing the next checkpoint's. Reads see the sealed
-  // writes until they land. The write is still one atomic WriteBatch; a crash before it lands
-  // loses it as a crash just before Commit would. It must land before anything that relies on it
-  // being in RocksDB: Join() waits for it, and the next CommitAsync/Commit, Persist, Scan,
-  // Rollback and FlushMemtables call Join() first. A failed write is returned by Join() and every
-  // later one until Rollback (fail-stop: the caller restarts from the last good checkpoint).
+  // writes are sealed, and the caller goes on writing the next checkpoint's. Reads and scans see
+  // the sealed writes until they land. The write is still one atomic WriteBatch; a crash before
+  // it lands loses it as a crash just before Commit would. It must land before anything that
+  // relies on it being in RocksDB: Join() waits for it, and the next CommitAsync/Commit, Persist,
+  // Rollback, CompactAll and FlushMemtables call Join() first. A failed write is returned by
+  // Join() and every later one until Rollback (fail-stop: the caller restarts from the last good
+  // checkpoint); until then reads still see the sealed writes.
   // Without a write-ahead log only: a synced log write must return before the offsets are
   // committed to Kafka, so with the log this is Commit().
   Status CommitAsync();
