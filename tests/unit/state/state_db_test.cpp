@@ -13,30 +13,6 @@
 namespace spanpipe::state {
 namespace {
 
-class StateDbTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("spanpipe_state_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    opts_.path = dir_.string();
-    opts_.memory_budget_mib = 32;
-    opts_.stores = {"a", "b"};
-    opts_.expiring_stores = {"b"};
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::unique_ptr<StateDb> Open() {
-    std::unique_ptr<StateDb> db;
-    Status s = StateDb::Open(opts_, &db);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    return db;
-  }
-  std::filesystem::path dir_;
-  StateOptions opts_;
-  void OverlayAgreesWithAMap(bool async);
-};
-
 // Holds the background writer (StateOptions::before_async_write) while closed.
 class Gate {
  public:
@@ -64,6 +40,44 @@ class Gate {
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = true;
+};
+
+class StateDbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("spanpipe_state_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    opts_.path = dir_.string();
+    opts_.memory_budget_mib = 32;
+    opts_.stores = {"a", "b"};
+    opts_.expiring_stores = {"b"};
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<StateDb> Open() {
+    std::unique_ptr<StateDb> db;
+    Status s = StateDb::Open(opts_, &db);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return db;
+  }
+  // A StateDb whose background writes wait at gate_ while it is closed (when `hold`). The gate
+  // opens before the StateDb waits for its writer at destruction, also after a failed ASSERT.
+  struct Held {
+    std::unique_ptr<StateDb> db;
+    Gate::OpenAtExit release;
+  };
+  Held OpenHeld(bool hold = true) {
+    if (hold) {
+      opts_.write_ahead_log = false;  // with the log, CommitAsync is Commit
+      opts_.before_async_write = [this] { return gate_.Pass(); };
+    }
+    return Held{Open(), {&gate_}};
+  }
+  std::filesystem::path dir_;
+  StateOptions opts_;
+  Gate gate_;
+  void OverlayAgreesWithAMap(bool async);
 };
 
 std::vector<std::string> Keys(KvStore* store) {
@@ -326,11 +340,8 @@ TEST_F(StateDbTest, SealedWritesInFlightAgreeWithAMapThroughAsyncCommits) {
 
 void StateDbTest::OverlayAgreesWithAMap(bool async) {
   opts_.point_stores = {"a"};
-  opts_.write_ahead_log = !async;  // with the log, CommitAsync is Commit
-  Gate gate;
-  if (async) opts_.before_async_write = [&gate] { return gate.Pass(); };
-  auto db = Open();
-  Gate::OpenAtExit release{&gate};  // a failed ASSERT must not leave the writer held
+  Held held = OpenHeld(async);
+  auto& db = held.db;
   std::mt19937_64 rng(42);
   std::map<std::string, std::string> committed[2], pending[2];
   const char* names[2] = {"a", "b"};
@@ -376,14 +387,14 @@ void StateDbTest::OverlayAgreesWithAMap(bool async) {
       EXPECT_EQ(scanned(1), pending[1]) << "round " << round;
     }
     if (round % 4 == 3) {
-      gate.Open();
+      gate_.Open();
       db->Rollback();
       for (int s = 0; s < 2; ++s) EXPECT_EQ(scanned(s), committed[s]) << "round " << round;
     } else {
       if (async) {
-        gate.Open();  // the last round's write lands first
+        gate_.Open();  // the last round's write lands first
         ASSERT_TRUE(db->Join().ok());
-        gate.Close();
+        gate_.Close();
         ASSERT_TRUE(db->CommitAsync().ok());
       } else {
         ASSERT_TRUE(db->Commit().ok());
@@ -393,22 +404,19 @@ void StateDbTest::OverlayAgreesWithAMap(bool async) {
       for (int s = 0; s < 2; ++s) EXPECT_EQ(scanned(s), committed[s]) << "round " << round;
     }
   }
-  gate.Open();
+  gate_.Open();
   ASSERT_TRUE(db->Join().ok());
 }
 
 TEST_F(StateDbTest, AnAsyncCommitIsReadBeforeItLandsAndUnderLaterWrites) {
-  opts_.write_ahead_log = false;
-  Gate gate;
-  opts_.before_async_write = [&gate] { return gate.Pass(); };
   {
-    auto db = Open();
-    Gate::OpenAtExit release{&gate};
+    Held held = OpenHeld();
+    auto& db = held.db;
     KvStore* a = db->store("a");
     a->Put("k1", "v1");
     a->Put("k2", "v2");
     a->Put("k3", "v3");
-    gate.Close();
+    gate_.Close();
     ASSERT_TRUE(db->CommitAsync().ok());
     EXPECT_EQ(db->pending_count(), 0u);
     // Held before RocksDB: only the sealed overlay can answer.
@@ -418,7 +426,7 @@ TEST_F(StateDbTest, AnAsyncCommitIsReadBeforeItLandsAndUnderLaterWrites) {
     EXPECT_EQ(db->pending_count(), 2u);
     EXPECT_EQ(Read(a, "k2"), "new");
     EXPECT_EQ(Read(a, "k3"), std::nullopt);
-    gate.Open();
+    gate_.Open();
     ASSERT_TRUE(db->Join().ok());
     EXPECT_EQ(Read(a, "k1"), "v1");  // from RocksDB now
     EXPECT_EQ(Read(a, "k2"), "new");
@@ -435,11 +443,8 @@ TEST_F(StateDbTest, AnAsyncCommitIsReadBeforeItLandsAndUnderLaterWrites) {
 
 // Stored, sealed and pending writes of one prefix, interleaved: the scan takes the newest of each.
 TEST_F(StateDbTest, ScanMergesStoredSealedAndPendingWritesNewestFirst) {
-  opts_.write_ahead_log = false;
-  Gate gate;
-  opts_.before_async_write = [&gate] { return gate.Pass(); };
-  auto db = Open();
-  Gate::OpenAtExit release{&gate};
+  Held held = OpenHeld();
+  auto& db = held.db;
   KvStore* a = db->store("a");
   for (const char* k : {"a1", "a2", "a4", "a6", "b1"}) a->Put(k, "stored");
   ASSERT_TRUE(db->Commit().ok());
@@ -447,7 +452,7 @@ TEST_F(StateDbTest, ScanMergesStoredSealedAndPendingWritesNewestFirst) {
   a->Put("a3", "sealed");
   a->Put("a5", "sealed");
   a->Delete("a6");
-  gate.Close();
+  gate_.Close();
   ASSERT_TRUE(db->CommitAsync().ok());
   a->Put("a3", "pending");
   a->Delete("a5");
@@ -471,7 +476,7 @@ TEST_F(StateDbTest, ScanMergesStoredSealedAndPendingWritesNewestFirst) {
   it->Next();
   EXPECT_FALSE(it->Valid());
   it.reset();
-  gate.Open();
+  gate_.Open();
   ASSERT_TRUE(db->Join().ok());
   EXPECT_EQ(Keys(a), (std::vector<std::string>{"a1", "a2", "a3", "a4", "a7", "b1"}));
 }
