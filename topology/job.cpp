@@ -31,6 +31,7 @@ std::string OffsetKey(const kafka::TopicPartition& tp) {
 }
 
 constexpr int kFlushTimeoutMs = 60000;
+constexpr double kSlowCheckpointSeconds = 0.25;  // a quarter of the default interval
 
 }  // namespace
 
@@ -205,16 +206,19 @@ Status Job::ProcessMessage(const kafka::Message& m, int64_t now_ms) {
 }
 
 Status Job::Checkpoint(int64_t now_ms, bool persist) {
-  auto started = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
   SPANPIPE_RETURN_IF_ERROR(task_->Tick(task_partitions_, now_ms, out_.get()));
   SPANPIPE_RETURN_IF_ERROR(task_->PrepareCheckpoint(out_.get()));
   SPANPIPE_RETURN_IF_ERROR(merge_->Emit(out_.get()));
+  const auto operated = Clock::now();
   auto& records = out_->records();
   for (const auto& r : records) SPANPIPE_RETURN_IF_ERROR(sink_->Produce(r.stream, r.key, r.value));
   uint64_t produced = records.size();
   records.clear();
   SPANPIPE_RETURN_IF_ERROR(dlq_->status);
   SPANPIPE_RETURN_IF_ERROR(sink_->Flush(kFlushTimeoutMs));
+  const auto delivered = Clock::now();
 
   state::KvStore* offsets = db_->store(stores::kOffsets);
   Offsets commit;
@@ -227,8 +231,20 @@ Status Job::Checkpoint(int64_t now_ms, bool persist) {
   // The write lands while the next batch is processed; Persist and the next checkpoint wait
   // for it (state/state_db.h), so Kafka never gets offsets ahead of the state.
   SPANPIPE_RETURN_IF_ERROR(db_->CommitAsync());
+  const auto committed = Clock::now();
   SPANPIPE_RETURN_IF_ERROR(CommitOffsetsWhenPersisted(std::move(commit), persist));
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto done = Clock::now();
+  const double secs = std::chrono::duration<double>(done - started).count();
+  if (secs >= kSlowCheckpointSeconds) {  // which step: operators, Kafka or RocksDB
+    auto ms = [](auto a, auto b) {
+      return std::chrono::duration<double, std::milli>(b - a).count();
+    };
+    spdlog::info(
+        "slow checkpoint: {:.0f} ms (operators {:.0f}, produce + delivery of {} records {:.0f}, "
+        "state commit {:.0f}, persist {:.0f})",
+        secs * 1e3, ms(started, operated), produced, ms(operated, delivered),
+        ms(delivered, committed), ms(committed, done));
+  }
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
     stats_.produced += produced;
