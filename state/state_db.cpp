@@ -378,7 +378,7 @@ KvStore* StateDb::store(std::string_view name) {
 void StateDb::Seal() {
   for (auto& [name, store] : stores_) {
     std::swap(store->live_, store->sealed_);  // the old sealed overlay was cleared by Land
-    store->sealed_active_ = true;
+    store->sealed_active_ = !store->sealed_->entries.empty();  // else reads need not look
   }
 }
 
@@ -413,7 +413,7 @@ Status StateDb::WriteSealed() {
 
 Status StateDb::Land(Status written) {
   if (!written.ok()) {
-    failed_ = written;  // the sealed writes stay readable by key; Scan reports the failure
+    failed_ = written;  // the sealed writes stay readable (Get, Scan) until Rollback
     return written;
   }
   for (auto& [name, store] : stores_) {
