@@ -310,7 +310,7 @@ void BM_Pipeline(benchmark::State& state, int mode) {
     }
     if (!st.ok()) return state.SkipWithError(st.ToString().c_str());
     // All CPU of the process, RocksDB's background threads included, through a final flush of
-    // the memtables: the work the processing thread defers (e.g. ordering hash memtables).
+    // the memtables: the work the processing thread defers (the commit's writes, flushes).
     if (Status f = db->FlushMemtables(); !f.ok()) return state.SkipWithError(f.ToString().c_str());
     state.counters["process_cpu_spans_per_s"] =
         static_cast<double>(spans) / (ProcessCpuSeconds() - p0);

@@ -4,7 +4,6 @@
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
-#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
@@ -283,7 +282,7 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
   dbo.max_background_jobs = 2;
   dbo.keep_log_file_num = 3;
   dbo.max_total_wal_size = 256ull << 20;
-  // One writer thread; hash memtables (point_stores) do not support concurrent inserts.
+  // One writer thread at a time (the processing thread, or CommitAsync's writer).
   dbo.allow_concurrent_memtable_write = false;
   // Without the log, a flush of one store alone could persist state whose offsets are not.
   dbo.atomic_flush = !options.write_ahead_log;
@@ -314,11 +313,12 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
     cfo.bottommost_compression = transient ? rocksdb::kNoCompression : rocksdb::kZSTD;
     cfo.level_compaction_dynamic_level_bytes = true;
     if (expiring) cfo.compaction_filter = &expiry_filter;
-    if (point) {
-      // Hash buckets keyed by the whole key (the no-op transform); 64 Ki buckets = 512 KiB.
-      cfo.prefix_extractor.reset(rocksdb::NewNoopTransform());
-      cfo.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 16));
-    }
+    // Point stores keep the skip-list memtable too. A hash-linked-list memtable made the
+    // commit's random inserts cheap when the processing thread made them, but its flush sorts
+    // every key through a skip list: with the commit written in the background, in key order,
+    // the flushes' sorting was the larger cost (resolve at 10 M traces 0.34x -> 0.43x,
+    // docs/PERFORMANCE.md "Checkpoint writes in the background").
+    if (point) cfo.prefix_extractor.reset(rocksdb::NewNoopTransform());  // whole-key filters
     return cfo;
   };
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
@@ -345,7 +345,6 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
   sdb->db_.reset(raw);
   for (size_t i = 1; i < cfs.size(); ++i) {
     auto store = std::unique_ptr<KvStore>(new KvStore(sdb.get(), sdb->handles_[i], cfs[i].name));
-    store->hashed_ = listed(options.point_stores, cfs[i].name);
     sdb->stores_.emplace(cfs[i].name, std::move(store));
   }
   sdb->batch_ = std::make_unique<rocksdb::WriteBatch>();
@@ -383,8 +382,7 @@ void StateDb::Seal() {
 }
 
 Status StateDb::WriteSealed() {
-  // Key order within each scanned store: its skip list inserts ordered keys fastest. Point stores
-  // (hash memtables) are written in first-write order.
+  // In key order within each store: a skip list inserts ordered keys fastest (sequential splice).
   rocksdb::WriteBatch& batch = *batch_;
   batch.Clear();
   for (const auto& entry : stores_) {
@@ -392,12 +390,6 @@ Status StateDb::WriteSealed() {
     auto add = [&](std::string_view k, const KvStore::Pending& p) {
       return p.deleted ? batch.Delete(store->cf_, S(k)) : batch.Put(store->cf_, S(k), S(p.value));
     };
-    if (store->hashed_) {
-      for (const KvStore::Entry* e : store->sealed_->entries) {
-        if (rocksdb::Status s = add(e->key, e->pending); !s.ok()) return FromRocks(s);
-      }
-      continue;
-    }
     for (const auto& [k, p] : store->sealed_->Sorted()) {
       if (rocksdb::Status s = add(k, *p); !s.ok()) return FromRocks(s);
     }

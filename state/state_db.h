@@ -45,10 +45,9 @@ struct StateOptions {
   // Per store: values whose embedded expiry (see ExpiringValue) is older than now are dropped by
   // compaction. Stores not listed never expire.
   std::vector<std::string> expiring_stores;
-  // Stores read only by key (never scanned on the hot path): their memtable is a hash table
-  // (O(1) insert and lookup) instead of a skip list, where a checkpoint's randomly keyed inserts
-  // cost a dozen key comparisons each. A Scan of such a store still works, in key order, by
-  // sorting the memtable: keep it for tests and tools.
+  // Stores read only by key (never scanned on the hot path): their filters are built on the
+  // whole key (no-op prefix extractor). A Scan of such a store still works, in key order. (They
+  // had a hash memtable until the commit moved to a background writer: see state_db.cpp.)
   std::vector<std::string> point_stores;
   // Stores whose keys are deleted soon after they are written (a queue, an index of the next
   // minute): not compressed. Their data is read back once, often from SST files just flushed or
@@ -183,9 +182,6 @@ class KvStore {
   std::unique_ptr<Overlay> live_ = std::make_unique<Overlay>();
   std::unique_ptr<Overlay> sealed_ = std::make_unique<Overlay>();
   bool sealed_active_ = false;  // sealed_ holds writes not known to be in RocksDB (owner thread)
-  // A point store (StateOptions::point_stores): its hash memtable gains nothing from key order,
-  // so its keys are written unsorted.
-  bool hashed_ = false;
   uint64_t next_seq_ = 1;
 };
 

@@ -63,22 +63,26 @@ TEST(KafkaOffsets, CommittedToKafkaOnlyOnceTheirCheckpointIsOnDisk) {
   ASSERT_GE(all.size(), spans) << testutil::Slurp(dir + "/job.log").substr(0, 3000);
   // Every span is out, so the job has checkpointed; a few more checkpoints (every 300 ms).
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  for (int64_t offset : CommittedOffsets(broker.brokers, 4))
+  const std::vector<int64_t> during = CommittedOffsets(broker.brokers, 4);
+  EXPECT_EQ(during.size(), 4u) << "the group's committed offsets could not be read";
+  for (int64_t offset : during)
     EXPECT_EQ(offset, RdKafka::Topic::OFFSET_INVALID)
-        << "committed before its checkpoint was on disk";
+        << "committed before its checkpoint was on disk\n"
+        << testutil::Slurp(dir + "/job.log").substr(0, 3000);
 
   kill(job, SIGTERM);
   int status = testutil::Reap(job);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << testutil::Slurp(dir + "/job.log").substr(0, 3000);
   const std::vector<int64_t> after = CommittedOffsets(broker.brokers, 4);
-  ASSERT_EQ(after.size(), 4u);
+  ASSERT_EQ(after.size(), 4u) << "the group's committed offsets could not be read";
   int64_t consumed = 0;
   for (int64_t offset : after) {
     EXPECT_GT(offset, 0);
     consumed += offset;
   }
-  EXPECT_EQ(consumed, static_cast<int64_t>(corpus.messages.size()));
+  EXPECT_EQ(consumed, static_cast<int64_t>(corpus.messages.size()))
+      << testutil::Slurp(dir + "/job.log").substr(0, 3000);
 }
 
 }  // namespace

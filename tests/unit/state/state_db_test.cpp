@@ -222,8 +222,8 @@ TEST_F(StateDbTest, SeekOnAnIteratorEqualsAFreshScanOfThatPrefix) {
   EXPECT_EQ(collect(it.get()), (std::vector<std::pair<std::string, std::string>>{{"d|1", "p2"}}));
 }
 
-// A point store (hash memtable) answers Gets and, when scanned anyway, yields keys in order from
-// the memtable, after a flush from SST files, and after reopening.
+// A point store (whole-key filters) answers Gets and, when scanned anyway, yields keys in order
+// from the memtable, after a flush from SST files, and after reopening.
 TEST_F(StateDbTest, PointStoreReadsByKeyAndStillScansInOrder) {
   opts_.point_stores = {"a"};
   std::vector<std::string> want;
