@@ -316,7 +316,7 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
     // Point stores keep the skip-list memtable too. A hash-linked-list memtable made the
     // commit's random inserts cheap when the processing thread made them, but its flush sorts
     // every key through a skip list: with the commit written in the background, in key order,
-    // the flushes' sorting was the larger cost (resolve at 10 M traces 0.34x -> 0.43x,
+    // the flushes' sorting was the larger cost (resolve at 10 M traces 0.34x -> 0.41-0.43x,
     // docs/PERFORMANCE.md "Checkpoint writes in the background").
     if (point) cfo.prefix_extractor.reset(rocksdb::NewNoopTransform());  // whole-key filters
     return cfo;
