@@ -179,7 +179,7 @@ Status TraceRegistry::WriteBack(Entry* e) {
     // incarnation (only if the clock went back): that snapshot must not win.
     if (e->from_store) AppendSnapshot(e->st.idle_key_ms, e->key, {});
     e->idle_persisted = true;
-    idle_scan_from_ = std::min(idle_scan_from_, e->st.idle_key_ms);
+    NoteIdleBucket(e->st.idle_key_ms);
   } else if (!e->st.open) {
     e->idle_persisted = false;
   }
@@ -193,10 +193,15 @@ Status TraceRegistry::WriteBack(Entry* e) {
   return Status::OK();
 }
 
+void TraceRegistry::NoteIdleBucket(int64_t bucket_ms) {
+  idle_scan_from_ = std::min(idle_scan_from_, bucket_ms);
+  written_low_ = std::min(written_low_, bucket_ms);
+}
+
 void TraceRegistry::AppendSnapshot(int64_t bucket_ms, std::string_view key,
                                    std::string_view payload) {
   std::string& out = BucketBuffer(&snapshot_new_, bucket_ms);
-  idle_scan_from_ = std::min(idle_scan_from_, bucket_ms);  // a scan finds (and drops) strays
+  NoteIdleBucket(bucket_ms);  // a scan finds (and drops) strays
   PutLengthPrefixed(&out, key);
   PutLengthPrefixed(&out, payload);
 }
@@ -469,6 +474,7 @@ Status TraceRegistry::ReadSnapshots(int64_t bucket_ms) {
 Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_traces,
                                 bool* complete) {
   SPANPIPE_RETURN_IF_ERROR(Flush());
+  written_low_ = INT64_MAX;  // buckets this scan writes to (moves), below its end or not
   size_t budget = std::max<size_t>(max_traces, 1);  // index entries this call may handle
   bool finished = true;
   int64_t rescan_from = INT64_MAX;  // lowest bucket left holding entries not yet due
@@ -595,7 +601,10 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
       kept_bucket = ms;
     }
   }
+  // Everything below the cutoff was closed, except what was kept and what this scan moved: a
+  // trace updated just past the cutoff moves to the cutoff's own bucket, below the cutoff.
   if (finished) idle_scan_from_ = std::max(idle_scan_from_, std::min(cutoff_ms, rescan_from));
+  idle_scan_from_ = std::min(idle_scan_from_, written_low_);
   if (complete != nullptr) *complete = finished;
   return FlushIdle();
 }

@@ -113,6 +113,9 @@ class TraceRegistry {
   // Idle keys below this were all closed by an earlier scan: the next scan seeks past their
   // tombstones instead of walking them.
   int64_t idle_scan_from_ = INT64_MIN;
+  int64_t written_low_ = INT64_MAX;  // lowest bucket written to since the current scan began
+  // Lowers idle_scan_from_ (and written_low_) to a bucket that now holds an entry or snapshot.
+  void NoteIdleBucket(int64_t bucket_ms);
   // Idle-index entries not yet in the store: bucket -> length-prefixed trace keys.
   std::map<int64_t, std::string> idle_new_;
   // Snapshot records not yet in the store: bucket -> records.

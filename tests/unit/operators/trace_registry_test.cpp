@@ -536,6 +536,20 @@ TEST_F(TraceRegistryTest, TraceUpdatedAfterOpeningIsNotClosedEarly) {
   EXPECT_TRUE(CloseAll().empty());
 }
 
+// A close scan moves an active trace to the bucket of its last update. When that update is
+// just past the cutoff, the bucket lies below the cutoff: the next scan must still visit it.
+TEST_F(TraceRegistryTest, TraceMovedToTheCutoffsBucketIsClosedByTheNextScan) {
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001"}, /*now_ms=*/1000);
+  ASSERT_TRUE(reg_->Flush().ok());
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000002"}, /*now_ms=*/31050);
+  // cutoff 31020: the trace (bucket 1000, last update 31050) moves to bucket 31000 < 31020.
+  EXPECT_TRUE(CloseIdle(61020).empty());
+  auto out = CloseIdle(61051);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["span_count"], 2);
+  EXPECT_EQ(reg_->open_traces(), 0u);
+}
+
 TEST_F(TraceRegistryTest, BoundedCloseSpreadsABacklogOverCalls) {
   for (int t = 0; t < 50; ++t)
     Apply({.trace_hex = testutil::TraceHex(t), .span_hex = "0000000000000001"}, t);
