@@ -10,6 +10,8 @@
 // would send them), built per wave outside the timed regions, then decoded and normalised
 // (timed: decode) and resolved (timed: resolve, with the checkpoints and the final close).
 // Size: SPANPIPE_BENCH_TRACES (default 200000) traces x SPANPIPE_BENCH_SPANS (default 3) spans.
+// Trace ids: 8 fixed bytes, then a bijective mix of the trace's number (random key order);
+// SPANPIPE_BENCH_SEQUENTIAL_IDS=1: the number itself (ascending keys, the ids before 2026-11-30).
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -22,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "operators/hash64.h"
 #include "operators/trace_registry.h"
 #include "state/state_db.h"
 #include "topology/config.h"
@@ -94,9 +97,14 @@ void WaveMessages(int64_t wave, int64_t wave_end, int64_t spans_per_trace, int64
         m += ',';
       }
       uint8_t trace_id[16], span_id[8] = {}, root_id[8] = {};
+      // Trace ids are random, as OpenTelemetry SDKs make them (W3C trace context): new traces'
+      // keys land all over the key space. SPANPIPE_BENCH_SEQUENTIAL_IDS=1 numbers them in order
+      // instead (the bench's ids before 2026-11-30, docs/PERFORMANCE.md).
+      static const bool sequential = EnvInt("SPANPIPE_BENCH_SEQUENTIAL_IDS", 0) != 0;
+      const uint64_t id = sequential ? static_cast<uint64_t>(t) : Mix64(static_cast<uint64_t>(t));
       for (int i = 0; i < 8; ++i) {
         trace_id[i] = 0x5a;
-        trace_id[8 + i] = static_cast<uint8_t>(static_cast<uint64_t>(t) >> (56 - 8 * i));
+        trace_id[8 + i] = static_cast<uint8_t>(id >> (56 - 8 * i));
       }
       span_id[7] = static_cast<uint8_t>(s + 1);
       root_id[7] = 1;
@@ -266,7 +274,8 @@ int main(int argc, char** argv) {
   const int64_t checkpoint = std::max<int64_t>(1, EnvInt("SPANPIPE_BENCH_CHECKPOINT_SPANS", 10000));
   benchmark::RegisterBenchmark(
       ("ResolveCheckpoint/traces:" + std::to_string(traces) + "/spans:" + std::to_string(spans) +
-       "/budget_mib:" + std::to_string(budget) + "/checkpoint_spans:" + std::to_string(checkpoint))
+       "/budget_mib:" + std::to_string(budget) + "/checkpoint_spans:" + std::to_string(checkpoint) +
+       (EnvInt("SPANPIPE_BENCH_SEQUENTIAL_IDS", 0) != 0 ? "/ids:sequential" : "/ids:random"))
           .c_str(),
       [=](benchmark::State& st) { BM_ResolveCheckpoint(st, traces, spans, budget, checkpoint); })
       ->Iterations(1)
