@@ -54,7 +54,8 @@ TraceRegistry::TraceRegistry(state::KvStore* traces, state::KvStore* spans, stat
     std::string_view in = v;
     uint64_t n = 0;
     if (GetVarint64(&in, &n)) open_count_ = static_cast<int64_t>(n);
-    if (!in.empty() && GetVarint64(&in, &n)) snapshot_seq_ = n;  // absent before snapshots
+    if (!in.empty() && GetVarint64(&in, &n)) snapshot_seq_ = n;       // absent before snapshots
+    if (in.size() >= 8) close_mark_ = DecodeOrderedInt64(in.data());  // absent before the mark
   }
 }
 
@@ -95,18 +96,18 @@ Status TraceRegistry::FillIdentity(std::string_view key, TraceAggregate* agg) {
 
 // A due trace outside the cache, closed from its snapshot without entering the cache: the closed
 // state is the snapshot's bytes with the open flag cleared (what WriteBack would encode).
-Status TraceRegistry::CloseFromSnapshot(std::string_view key, std::string_view snapshot,
-                                        Emitter* out, std::string* json) {
+Status TraceRegistry::CloseFromSnapshot(std::string_view key, int64_t bucket_ms,
+                                        std::string_view snapshot, Emitter* out,
+                                        std::string* json) {
   TraceState& st = closing_;
   if (!DecodeTraceState(snapshot, &st)) return Status::Corruption("undecodable trace snapshot");
   SPANPIPE_RETURN_IF_ERROR(FillIdentity(key, &st.agg));
   json->clear();
   AppendTraceJson(st.agg, json);
   out->Emit(streams::kTraces, st.agg.trace_id_hex, *json);
-  wrap_buf_.clear();
-  PutOrderedInt64(&wrap_buf_, ExpiryMs());
-  if (!AppendClosedTraceState(snapshot, &wrap_buf_)) return Status::Corruption("bad snapshot");
-  traces_->Put(key, wrap_buf_);
+  std::string& closed = DeferClosedWrite(key, bucket_ms);
+  PutOrderedInt64(&closed, ExpiryMs());
+  if (!AppendClosedTraceState(snapshot, &closed)) return Status::Corruption("bad snapshot");
   --open_count_;
   meta_dirty_ = true;
   return Status::OK();
@@ -149,6 +150,8 @@ Status TraceRegistry::LoadAbsent(std::string_view key, uint64_t hash, std::strin
   }
   if (found) {
     if (!DecodeTraceState(payload, &e->st)) return Status::Corruption("undecodable trace state");
+    // Closed by a scan that emptied its bucket, which left the stored value as it was.
+    if (e->st.open && e->st.idle_key_ms < close_mark_) e->st.open = false;
     e->idle_persisted = e->st.open;
     e->from_store = true;
     // A span is about to change a trace that left the cache while open: any snapshot taken of
@@ -173,7 +176,9 @@ Status TraceRegistry::LoadAbsent(std::string_view key, uint64_t hash, std::strin
 Status TraceRegistry::WriteBack(Entry* e) {
   if (!e->dirty) return Status::OK();
   if (e->st.open && !e->idle_persisted) {
-    e->st.idle_key_ms = IdleBucket(e->st.last_update_ms);
+    // Never below the close mark (only if the clock went back): a stored open trace indexed
+    // below it reads as closed. Its close is still decided on last_update_ms.
+    e->st.idle_key_ms = std::max(IdleBucket(e->st.last_update_ms), close_mark_);
     PutLengthPrefixed(&BucketBuffer(&idle_new_, e->st.idle_key_ms), e->key);
     // A re-opened trace may re-enter a bucket that still holds a snapshot of an earlier
     // incarnation (only if the clock went back): that snapshot must not win.
@@ -191,6 +196,23 @@ Status TraceRegistry::WriteBack(Entry* e) {
   traces_->Put(e->key, wrap_buf_);
   e->dirty = false;
   return Status::OK();
+}
+
+std::string& TraceRegistry::DeferClosedWrite(std::string_view key, int64_t bucket_ms) {
+  if (closed_count_ == closed_.size()) closed_.emplace_back();
+  Closed& c = closed_[closed_count_++];
+  c.key.assign(key);
+  c.bucket_ms = bucket_ms;
+  c.value.clear();
+  return c.value;
+}
+
+void TraceRegistry::WriteClosed() {
+  for (size_t i = 0; i < closed_count_; ++i) {
+    const Closed& c = closed_[i];
+    if (c.bucket_ms >= close_mark_) traces_->Put(c.key, c.value);  // else the mark says it
+  }
+  closed_count_ = 0;
 }
 
 void TraceRegistry::NoteIdleBucket(int64_t bucket_ms) {
@@ -407,6 +429,7 @@ void TraceRegistry::WriteMeta() {
   std::string v;
   PutVarint64(&v, static_cast<uint64_t>(std::max<int64_t>(open_count_, 0)));
   PutVarint64(&v, snapshot_seq_);
+  PutOrderedInt64(&v, close_mark_);
   idle_->Put(kMetaKey, v);
   meta_dirty_ = false;
 }
@@ -482,7 +505,10 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
   PutOrderedInt64(&start, idle_scan_from_);
   std::vector<std::string_view> entries;
   std::unordered_set<std::string_view> kept;
-  int64_t kept_bucket = INT64_MIN;  // the format-2 bucket last rewritten with a remainder
+  int64_t kept_bucket = INT64_MIN;   // the format-2 bucket last rewritten with a remainder
+  int64_t last_scanned = INT64_MIN;  // the last bucket read (and emptied or rewritten)
+  int64_t stop_ms = INT64_MAX;       // the first key left unread (at or past the cutoff)
+  closed_count_ = 0;
   while (finished) {
     bucket_key.clear();
     {
@@ -498,7 +524,10 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
     if (ParseIdleSnapshotKey(bucket_key, &ms)) {
       // Snapshots after their bucket's key was read (kept with its remainder) or without one
       // (taken after the bucket closed): the latter are of no use any more.
-      if (ms >= cutoff_ms) break;
+      if (ms >= cutoff_ms) {
+        stop_ms = ms;
+        break;
+      }
       if (ms != kept_bucket) idle_->Delete(bucket_key);
       start = bucket_key + '\0';
       continue;
@@ -508,7 +537,10 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
     if (!legacy && !ParseIdleBucketKey(bucket_key, &ms)) {
       return Status::Corruption("undecodable idle-index key");
     }
-    if (ms >= cutoff_ms) break;
+    if (ms >= cutoff_ms) {
+      stop_ms = ms;
+      break;
+    }
     start = bucket_key + '\0';
     entries.clear();
     snapshots_.Reset(0);
@@ -552,7 +584,7 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
           }
           if (last_update < cutoff_ms) {
             ++close_snapshot_reads_;
-            SPANPIPE_RETURN_IF_ERROR(CloseFromSnapshot(trace_key, s->payload, out, &json));
+            SPANPIPE_RETURN_IF_ERROR(CloseFromSnapshot(trace_key, ms, s->payload, out, &json));
             s->payload = {};  // closed: a later entry of it in this bucket is stale
             continue;
           }
@@ -586,11 +618,15 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
         e->st.open = false;
         --open_count_;
         meta_dirty_ = true;
-        e->dirty = true;
-        SPANPIPE_RETURN_IF_ERROR(WriteBack(e));
+        // Clean since the scan's Flush: the store holds it open in this bucket, which the close
+        // mark covers once the bucket is emptied; else the closed value is written below.
+        std::string& closed = DeferClosedWrite(e->key, ms);
+        PutOrderedInt64(&closed, ExpiryMs());
+        EncodeTraceState(e->st, &closed);
       }
       Forget(e);  // a closed trace leaves the hot cache
     }
+    last_scanned = ms;
     if (remainder.empty()) {
       idle_->Delete(bucket_key);
       for (const std::string& k : snapshot_keys_) idle_->Delete(k);
@@ -605,6 +641,18 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
   // trace updated just past the cutoff moves to the cutoff's own bucket, below the cutoff.
   if (finished) idle_scan_from_ = std::max(idle_scan_from_, std::min(cutoff_ms, rescan_from));
   idle_scan_from_ = std::min(idle_scan_from_, written_low_);
+  if (last_scanned != INT64_MIN) {
+    // Every bucket below the mark is empty: emptied by this scan (it stops at the first bucket
+    // kept, written to or not read) or earlier (the mark only rises; no entry goes below it).
+    const int64_t end =
+        last_scanned > INT64_MAX - kIdleBucketMs ? INT64_MAX : last_scanned + kIdleBucketMs;
+    const int64_t mark = IdleBucket(std::min({rescan_from, written_low_, stop_ms, end}));
+    if (mark > close_mark_) {
+      close_mark_ = mark;
+      meta_dirty_ = true;
+    }
+  }
+  WriteClosed();
   if (complete != nullptr) *complete = finished;
   return FlushIdle();
 }

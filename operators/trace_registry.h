@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/flat_index.h"
 #include "common/status.h"
@@ -69,8 +71,8 @@ class TraceRegistry {
   // nullptr if not cached; else now the most recently used. hash = Hash64(key).
   Entry* Cached(std::string_view key, uint64_t hash);
   Status FillIdentity(std::string_view key, TraceAggregate* agg);
-  Status CloseFromSnapshot(std::string_view key, std::string_view snapshot, Emitter* out,
-                           std::string* json);
+  Status CloseFromSnapshot(std::string_view key, int64_t bucket_ms, std::string_view snapshot,
+                           Emitter* out, std::string* json);
   Status LoadAbsent(std::string_view key, uint64_t hash, std::string_view snapshot, bool reload,
                     Entry** entry, bool* existed);
   // Records key's state (payload; empty = "stale, read the store") in its idle bucket's
@@ -114,6 +116,21 @@ class TraceRegistry {
   // tombstones instead of walking them.
   int64_t idle_scan_from_ = INT64_MIN;
   int64_t written_low_ = INT64_MAX;  // lowest bucket written to since the current scan began
+  // The close mark (persisted in the meta key): every idle bucket below it has been emptied by a
+  // close scan, and no entry is placed below it. A stored trace that is open in a bucket below
+  // it was closed: a close that empties its bucket writes nothing for the trace
+  // (docs/trace-resolution.md, "Close mark").
+  int64_t close_mark_ = INT64_MIN;
+  // The closed values of a scan, written at its end only for traces in buckets at or above the
+  // new mark. closed_[0, closed_count_) are pending; their strings are reused.
+  struct Closed {
+    std::string key, value;
+    int64_t bucket_ms = 0;
+  };
+  std::vector<Closed> closed_;
+  size_t closed_count_ = 0;
+  std::string& DeferClosedWrite(std::string_view key, int64_t bucket_ms);  // the value to fill
+  void WriteClosed();
   // Lowers idle_scan_from_ (and written_low_) to a bucket that now holds an entry or snapshot.
   void NoteIdleBucket(int64_t bucket_ms);
   // Idle-index entries not yet in the store: bucket -> length-prefixed trace keys.

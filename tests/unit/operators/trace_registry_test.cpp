@@ -550,6 +550,85 @@ TEST_F(TraceRegistryTest, TraceMovedToTheCutoffsBucketIsClosedByTheNextScan) {
   EXPECT_EQ(reg_->open_traces(), 0u);
 }
 
+// The stored value of a trace ("default" project), or "" if absent.
+std::string StoredTrace(state::StateDb* db, const std::string& trace_hex) {
+  uint8_t id[16];
+  EXPECT_TRUE(HexDecodeTo(trace_hex, id, 16));
+  std::string key, value;
+  AppendTraceKey(&key, "default", id);
+  bool found = false;
+  EXPECT_TRUE(db->store("traces")->Get(key, &value, &found).ok());
+  return found ? value : std::string();
+}
+
+bool StoredOpen(const std::string& stored) {
+  bool open = false;
+  int64_t last_update = 0, idle_key = 0;
+  EXPECT_TRUE(PeekTraceState(std::string_view(stored).substr(8), &open, &last_update, &idle_key));
+  return open;
+}
+
+// A close that empties the trace's bucket writes nothing for the trace: the close mark in the
+// meta key says that open traces indexed below it are closed, after a restart too.
+TEST_F(TraceRegistryTest, ATraceClosedWithItsBucketIsNotRewrittenAndStaysClosed) {
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001"}, /*now_ms=*/1000);
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  const std::string before = StoredTrace(db_.get(), kT1);
+  ASSERT_TRUE(StoredOpen(before));
+  ASSERT_EQ(CloseIdle(31001).size(), 1u);
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  EXPECT_EQ(StoredTrace(db_.get(), kT1), before);  // not written at its close
+
+  NewRegistry();  // a restart reads the mark back
+  EXPECT_EQ(reg_->open_traces(), 0u);
+  EXPECT_TRUE(CloseAll().empty());
+  auto late =
+      Apply({.trace_hex = kT1, .span_hex = "0000000000000002"}, /*now_ms=*/40000);  // re-opens
+  EXPECT_FALSE(late.duplicate);
+  EXPECT_EQ(reg_->open_traces(), 1u);
+  auto again = CloseIdle(70001);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0]["span_count"], 2);
+}
+
+// The cutoff's bucket keeps its traces that are not due: the mark stops below it, so a trace
+// closed from that bucket is written closed.
+TEST_F(TraceRegistryTest, ATraceClosedFromAKeptBucketIsWrittenClosed) {
+  const std::string t2 = "00000000000000000000000000000002";
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001"}, /*now_ms=*/1000);
+  Apply({.trace_hex = t2, .span_hex = "0000000000000001"}, /*now_ms=*/1050);  // same bucket
+  ASSERT_TRUE(reg_->Flush().ok());
+  auto first = CloseIdle(31020);  // cutoff 1020: kT1 due, t2 not
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0]["trace_id"], kT1);
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  EXPECT_FALSE(StoredOpen(StoredTrace(db_.get(), kT1)));
+  NewRegistry();
+  auto second = CloseIdle(31051);
+  ASSERT_EQ(second.size(), 1u);  // kT1 is not emitted twice
+  EXPECT_EQ(second[0]["trace_id"], t2);
+  EXPECT_EQ(reg_->open_traces(), 0u);
+}
+
+// A trace that opens below the mark (the clock went back) is indexed at the mark, so that it
+// does not read as closed: it is still closed on its own last update.
+TEST_F(TraceRegistryTest, ATraceOpenedBelowTheCloseMarkIsStillEmitted) {
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001"}, /*now_ms=*/5000);
+  ASSERT_EQ(CloseIdle(40000).size(), 1u);  // the mark rises past bucket 5000
+  const std::string t2 = "00000000000000000000000000000002";
+  Apply({.trace_hex = t2, .span_hex = "0000000000000001"}, /*now_ms=*/1000);
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  NewRegistry();  // t2 read back from the store
+  auto out = CloseIdle(40001);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["trace_id"], t2);
+  EXPECT_EQ(reg_->open_traces(), 0u);
+}
+
 TEST_F(TraceRegistryTest, BoundedCloseSpreadsABacklogOverCalls) {
   for (int t = 0; t < 50; ++t)
     Apply({.trace_hex = testutil::TraceHex(t), .span_hex = "0000000000000001"}, t);
