@@ -1026,7 +1026,7 @@ TEST_F(TraceRegistryTest, RetentionExpiresTraceAndDedupState) {
   ASSERT_TRUE(db_->Commit().ok());
   ASSERT_TRUE(db_->CompactAll().ok());
   EXPECT_EQ(StoredTrace(db_.get(), kT1), "");  // expired and compacted away
-  NewRegistry();  // system clock
+  NewRegistry();                               // system clock
   ResolveOutcome again = Apply(s);
   EXPECT_FALSE(again.duplicate);  // the dedup entry expired with it
   EXPECT_EQ(again.trace->span_count, 1);
