@@ -60,7 +60,8 @@ TEST(KafkaOffsets, CommittedToKafkaOnlyOnceTheirCheckpointIsOnDisk) {
   auto all = testutil::ReadTopics(
       broker.brokers, {"spanpipe.spans"},
       [&](const std::vector<testutil::OwnedMessage>& got) { return got.size() >= spans; }, 120);
-  ASSERT_GE(all.size(), spans) << testutil::Slurp(dir + "/job.log").substr(0, 3000);
+  const auto job_log = [&] { return testutil::Slurp(dir + "/job.log").substr(0, 3000); };
+  ASSERT_GE(all.size(), spans) << job_log();
   // Every span is out, so the job has checkpointed; a few more checkpoints (every 300 ms).
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const std::vector<int64_t> during = CommittedOffsets(broker.brokers, 4);
@@ -68,12 +69,11 @@ TEST(KafkaOffsets, CommittedToKafkaOnlyOnceTheirCheckpointIsOnDisk) {
   for (int64_t offset : during)
     EXPECT_EQ(offset, RdKafka::Topic::OFFSET_INVALID)
         << "committed before its checkpoint was on disk\n"
-        << testutil::Slurp(dir + "/job.log").substr(0, 3000);
+        << job_log();
 
   kill(job, SIGTERM);
   int status = testutil::Reap(job);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << testutil::Slurp(dir + "/job.log").substr(0, 3000);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << job_log();
   const std::vector<int64_t> after = CommittedOffsets(broker.brokers, 4);
   ASSERT_EQ(after.size(), 4u) << "the group's committed offsets could not be read";
   int64_t consumed = 0;
@@ -81,8 +81,7 @@ TEST(KafkaOffsets, CommittedToKafkaOnlyOnceTheirCheckpointIsOnDisk) {
     EXPECT_GT(offset, 0);
     consumed += offset;
   }
-  EXPECT_EQ(consumed, static_cast<int64_t>(corpus.messages.size()))
-      << testutil::Slurp(dir + "/job.log").substr(0, 3000);
+  EXPECT_EQ(consumed, static_cast<int64_t>(corpus.messages.size())) << job_log();
 }
 
 }  // namespace
