@@ -8,7 +8,9 @@
 // interleaved with the others' (root last), 100 spans per event-time millisecond, 30 s idle close.
 // The spans are OTLP/JSON messages of 100 spans each (an LLM call's attributes, as a collector
 // would send them), built per wave outside the timed regions, then decoded and normalised
-// (timed: decode) and resolved (timed: resolve, with the checkpoints and the final close).
+// (timed: decode) and resolved (timed: resolve, with the checkpoints and the final close). Each
+// message's spans are read ahead in one batch (TraceRegistry::Prefetch), as the job and replay
+// do; SPANPIPE_BENCH_PREFETCH=0 applies them one read at a time instead.
 // Size: SPANPIPE_BENCH_TRACES (default 200000) traces x SPANPIPE_BENCH_SPANS (default 3) spans.
 // Trace ids: 8 fixed bytes, then a bijective mix of the trace's number (random key order);
 // SPANPIPE_BENCH_SEQUENTIAL_IDS=1: the number itself (ascending keys, the ids before 2026-11-30).
@@ -204,6 +206,8 @@ void BM_ResolveCheckpoint(benchmark::State& state, int64_t traces, int64_t spans
         ingest.Process(m, "", "bench", &dlq, [&](const SpanRecord& r) { decoded.push_back(&r); });
         const auto d1 = Clock::now();
         const double dc1 = ThreadCpuSeconds();
+        static const bool prefetch = EnvInt("SPANPIPE_BENCH_PREFETCH", 1) != 0;
+        if (prefetch && !(st = reg.Prefetch(decoded)).ok()) break;
         for (const SpanRecord* r : decoded) {
           ResolveOutcome out;
           const int64_t now_ms = 1'700'000'000'000 + n / kSpansPerMs;

@@ -138,7 +138,14 @@ Status TraceRegistry::LoadAbsent(std::string_view key, uint64_t hash, std::strin
   bool found = !snapshot.empty();
   std::string_view payload = snapshot;
   if (!found) {
-    SPANPIPE_RETURN_IF_ERROR(traces_->Get(e->key, &value_buf_, &found));
+    Prefetched* p = prefetched_.size() == 0 ? nullptr : prefetched_.Find(key, hash);
+    if (p != nullptr) {  // read by Prefetch; nothing has written the trace since
+      found = prefetch_found_[p->read];
+      value_buf_.swap(prefetch_values_[p->read]);
+      prefetched_.Erase(key, hash);
+    } else {
+      SPANPIPE_RETURN_IF_ERROR(traces_->Get(e->key, &value_buf_, &found));
+    }
     int64_t expires = 0;
     if (found) {
       if (!state::UnwrapExpiring(value_buf_, &expires, &payload)) {
@@ -424,6 +431,45 @@ Status TraceRegistry::Apply(const SpanRecord& span, int64_t now_ms, ResolveOutco
   return Status::OK();
 }
 
+Status TraceRegistry::Prefetch(const std::vector<const SpanRecord*>& spans) {
+  DropPrefetched();
+  const size_t n = spans.size();
+  if (prefetch_.size() < n) prefetch_.resize(n);
+  prefetched_.Reset(n);
+  // The cache lookups in stages, each over the whole batch, so that their misses overlap: the
+  // index slots, the entries they point to, the entries' keys, then the lookups themselves
+  // (one lookup after another was a sixth of resolve at 10 M traces, perf).
+  for (size_t i = 0; i < n; ++i) {
+    Prefetched& p = prefetch_[i];
+    p.key.clear();
+    AppendTraceKey(&p.key, spans[i]->project, spans[i]->trace_id);
+    p.hash = Hash64(p.key);
+    cache_.Prefetch(p.hash);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (const Entry* e = cache_.PeekHash(prefetch_[i].hash)) __builtin_prefetch(e);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (const Entry* e = cache_.PeekHash(prefetch_[i].hash)) __builtin_prefetch(e->key.data());
+  }
+  prefetch_keys_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    Prefetched& p = prefetch_[i];
+    if (cache_.Find(p.key, p.hash) != nullptr || prefetched_.Find(p.key, p.hash) != nullptr) {
+      continue;
+    }
+    p.read = prefetch_keys_.size();
+    prefetch_keys_.emplace_back(p.key);
+    prefetched_.Insert(&p, p.hash);
+  }
+  if (prefetch_keys_.empty()) return Status::OK();
+  return traces_->MultiGet(prefetch_keys_, &prefetch_values_, &prefetch_found_);
+}
+
+void TraceRegistry::DropPrefetched() {
+  if (prefetched_.size() != 0) prefetched_.Reset(0);
+}
+
 void TraceRegistry::WriteMeta() {
   if (!meta_dirty_) return;
   std::string v;
@@ -497,6 +543,7 @@ Status TraceRegistry::ReadSnapshots(int64_t bucket_ms) {
 Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_traces,
                                 bool* complete) {
   SPANPIPE_RETURN_IF_ERROR(Flush());
+  DropPrefetched();          // it may write traces that were prefetched
   written_low_ = INT64_MAX;  // buckets this scan writes to (moves), below its end or not
   size_t budget = std::max<size_t>(max_traces, 1);  // index entries this call may handle
   bool finished = true;

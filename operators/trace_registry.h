@@ -45,6 +45,11 @@ class TraceRegistry {
 
   // now_ms: the idleness clock (processing time in run/demo, max event time seen in replay).
   Status Apply(const SpanRecord& span, int64_t now_ms, ResolveOutcome* out);
+  // Reads the stored states of the traces of these spans that are not cached, in one batched
+  // read, for the Apply calls that follow: those then cost no point read each. Optional (Apply
+  // reads what was not prefetched); a close scan drops what is left unused, since it may write
+  // those traces.
+  Status Prefetch(const std::vector<const SpanRecord*>& spans);
   // Emits every open trace whose last update is older than now_ms - idle_timeout_ms (in idle-index
   // order: roughly oldest first, deterministic) and marks it closed. A late span re-opens it.
   // max_traces bounds the work (and the pending batch) of one call: a backlog can be closed over
@@ -152,6 +157,20 @@ class TraceRegistry {
   std::string snapshot_values_;
   std::vector<Snapshot> snapshot_records_;
   FlatIndex<Snapshot, &TraceRegistry::SnapshotKey> snapshots_;
+  // Prefetched stored values, consumed by LoadAbsent: prefetch_[i] for the batch's span i, by
+  // key in prefetched_ when it was read (its value is prefetch_values_[read]).
+  struct Prefetched {
+    std::string key;
+    uint64_t hash = 0;
+    size_t read = 0;
+  };
+  static std::string_view PrefetchedKey(const Prefetched& p) { return p.key; }
+  std::vector<Prefetched> prefetch_;
+  std::vector<std::string_view> prefetch_keys_;
+  std::vector<std::string> prefetch_values_;
+  std::vector<bool> prefetch_found_;
+  FlatIndex<Prefetched, &TraceRegistry::PrefetchedKey> prefetched_;
+  void DropPrefetched();
   std::string value_buf_, wrap_buf_, apply_key_, span_key_;
   TraceState closing_;  // reused by CloseFromSnapshot
 };

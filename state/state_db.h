@@ -38,7 +38,8 @@ namespace spanpipe::state {
 
 struct StateOptions {
   std::string path = "./data/state";
-  // One memory budget for the process: block cache, with memtables charged to it.
+  // One memory budget for the process: block cache, with memtables and table readers (each
+  // file's filter and index) charged to it.
   uint64_t memory_budget_mib = 256;
   // Stores (column families) to open; "default" is implicit.
   std::vector<std::string> stores;
@@ -127,6 +128,13 @@ class KvStore {
  public:
   // found=false and OK when absent.
   Status Get(std::string_view key, std::string* value, bool* found) const;
+  // Get of each key, in one batched RocksDB read for the keys without a pending write: RocksDB's
+  // MultiGet probes each memtable and file for the whole batch at once, where a Get per key walks
+  // them once per key (most of a new trace's cost with random trace ids, docs/PERFORMANCE.md).
+  // values and found are resized to keys.size(); values[i] holds key i's value when found[i]
+  // (the strings keep their capacity across calls).
+  Status MultiGet(const std::vector<std::string_view>& keys, std::vector<std::string>* values,
+                  std::vector<bool>* found) const;
   void Put(std::string_view key, std::string_view value);
   void Delete(std::string_view key);
   // Range scan over keys starting with prefix (also: seek to `start` >= prefix when given).

@@ -163,7 +163,25 @@ void Job::OnRevoke(const std::vector<kafka::TopicPartition>& tps) {
   }
 }
 
-Status Job::ProcessMessage(const kafka::Message& m, int64_t now_ms) {
+Status Job::ProcessBatch(const std::vector<kafka::Message>& batch, int64_t now_ms) {
+  if (decoded_.size() < batch.size()) decoded_.resize(batch.size());
+  prefetch_.clear();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].topic != streams::kRepartition) continue;
+    DecodedSpan& d = decoded_[i];
+    d.batch.Clear();
+    d.status = DecodeSpanRecord(batch[i].value, &d.batch, &d.span);
+    if (d.status.ok()) prefetch_.push_back(&d.span);
+  }
+  if (!prefetch_.empty()) SPANPIPE_RETURN_IF_ERROR(task_->Prefetch(prefetch_));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    DecodedSpan* d = batch[i].topic == streams::kRepartition ? &decoded_[i] : nullptr;
+    SPANPIPE_RETURN_IF_ERROR(ProcessMessage(batch[i], now_ms, d));
+  }
+  return Status::OK();
+}
+
+Status Job::ProcessMessage(const kafka::Message& m, int64_t now_ms, DecodedSpan* decoded) {
   dlq_->input = &m;
   struct Reset {
     KafkaDeadLetters* d;
@@ -174,28 +192,32 @@ Status Job::ProcessMessage(const kafka::Message& m, int64_t now_ms) {
       std::string(m.topic) + "/" + std::to_string(m.partition) + "/" + std::to_string(m.offset);
   if (m.topic == cfg_.input.topic) {
     std::string_view project = m.header("x-project-id").value_or("");
+    if (cfg_.input.keyed_by_trace) {  // this task owns the message's traces: resolve them here
+      prefetch_.clear();
+      ingest_->Process(m.value, project, source, dlq_.get(),
+                       [&](const SpanRecord& span) { prefetch_.push_back(&span); });
+      SPANPIPE_RETURN_IF_ERROR(task_->Prefetch(prefetch_));
+      for (const SpanRecord* span : prefetch_) {
+        SPANPIPE_RETURN_IF_ERROR(
+            task_->Process(*span, m.partition, now_ms, source, out_.get(), dlq_.get()));
+      }
+      return Status::OK();
+    }
     Status inner;
     ingest_->Process(m.value, project, source, dlq_.get(), [&](const SpanRecord& span) {
       if (!inner.ok()) return;
-      if (cfg_.input.keyed_by_trace) {
-        inner = task_->Process(span, m.partition, now_ms, source, out_.get(), dlq_.get());
-        return;
-      }
       scratch_.clear();
       EncodeSpanRecord(span, &scratch_);
       inner = sink_->Produce(streams::kRepartition, HexEncode(span.trace_id_bytes()), scratch_);
     });
     return inner;
   }
-  if (m.topic == streams::kRepartition) {
-    repartition_batch_.Clear();
-    SpanRecord span;
-    Status s = DecodeSpanRecord(m.value, &repartition_batch_, &span);
-    if (!s.ok()) {
-      dlq_->DeadLetter(s.message(), source, m.value);
+  if (decoded != nullptr) {  // the repartition topic
+    if (!decoded->status.ok()) {
+      dlq_->DeadLetter(decoded->status.message(), source, m.value);
       return Status::OK();
     }
-    return task_->Process(span, m.partition, now_ms, source, out_.get(), dlq_.get());
+    return task_->Process(decoded->span, m.partition, now_ms, source, out_.get(), dlq_.get());
   }
   Status s = merge_->Process(m.topic, m.key, m.value);
   if (s.IsCorruption() || s.IsInvalidArgument()) {
@@ -308,10 +330,8 @@ Status Job::RunLoop(const std::atomic<bool>* stop) {
     SPANPIPE_RETURN_IF_ERROR(deferred_);
     int64_t now = WallMs();
     uint64_t bytes = 0;
-    for (const auto& m : batch) {
-      bytes += m.value.size();
-      SPANPIPE_RETURN_IF_ERROR(ProcessMessage(m, now));
-    }
+    for (const auto& m : batch) bytes += m.value.size();
+    SPANPIPE_RETURN_IF_ERROR(ProcessBatch(batch, now));
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       stats_.consumed += batch.size();

@@ -73,7 +73,11 @@ class Job {
   Status RunLoop(const std::atomic<bool>* stop);
   void OnAssign(const std::vector<kafka::TopicPartition>& tps, std::vector<int64_t>* offsets);
   void OnRevoke(const std::vector<kafka::TopicPartition>& tps);
-  Status ProcessMessage(const kafka::Message& m, int64_t now_ms);
+  // A poll's messages, in order. The repartitioned spans are decoded first, so that the task
+  // reads their traces' state in one batched read (TaskStage::Prefetch).
+  Status ProcessBatch(const std::vector<kafka::Message>& batch, int64_t now_ms);
+  struct DecodedSpan;  // a repartitioned span decoded ahead of its turn
+  Status ProcessMessage(const kafka::Message& m, int64_t now_ms, DecodedSpan* decoded);
   // persist: make this checkpoint crash-safe before returning (revoke, shutdown).
   Status Checkpoint(int64_t now_ms, bool persist = false);
   using Offsets = std::vector<std::pair<kafka::TopicPartition, int64_t>>;
@@ -109,7 +113,13 @@ class Job {
   mutable std::mutex stats_mu_;
   JobStats stats_;
   std::string scratch_;
-  otlp::Batch repartition_batch_;
+  struct DecodedSpan {
+    otlp::Batch batch;  // what span's views point into
+    SpanRecord span;
+    Status status;
+  };
+  std::vector<DecodedSpan> decoded_;  // by position in the poll's batch (reused)
+  std::vector<const SpanRecord*> prefetch_;
 };
 
 }  // namespace spanpipe

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "common/hex.h"
 #include "common/json_writer.h"
@@ -28,7 +29,8 @@ bool LooksLikeText(std::string_view s) {
 class FileDeadLetters : public DeadLetters {
  public:
   explicit FileDeadLetters(FileSink* sink) : sink_(sink) {}
-  void DeadLetter(std::string_view reason, std::string_view source, std::string_view payload) override {
+  void DeadLetter(std::string_view reason, std::string_view source,
+                  std::string_view payload) override {
     buf_.clear();
     JsonWriter w(&buf_);
     w.BeginObject().Field("error", reason).Field("source", source);
@@ -117,11 +119,13 @@ int RunReplay(const Config& cfg, const ReplayOptions& opts) {
   int64_t since_checkpoint = 0;
   uint64_t messages = 0;
   Status failure;
+  std::vector<const SpanRecord*> spans;  // one message's, valid until the next ingest
   auto started = std::chrono::steady_clock::now();
   auto last_progress = started;
 
   auto checkpoint = [&]() -> Status {
-    if (max_event_ms != INT64_MIN) SPANPIPE_RETURN_IF_ERROR(task.Tick(partitions, max_event_ms, &router));
+    if (max_event_ms != INT64_MIN)
+      SPANPIPE_RETURN_IF_ERROR(task.Tick(partitions, max_event_ms, &router));
     SPANPIPE_RETURN_IF_ERROR(task.PrepareCheckpoint(&router));
     SPANPIPE_RETURN_IF_ERROR(router.status());
     SPANPIPE_RETURN_IF_ERROR(merge.Emit(&router));
@@ -133,26 +137,29 @@ int RunReplay(const Config& cfg, const ReplayOptions& opts) {
     auto now = std::chrono::steady_clock::now();
     double secs = std::chrono::duration<double>(now - started).count();
     if (!opts.progress && !final) return;
-    spdlog::info("replay: {} messages, {} spans in ({:.0f}/s), {} out, {} duplicates, {} dlq, {} late",
-                 messages, ingest.spans_in(), secs > 0 ? ingest.spans_in() / secs : 0.0, task.spans_out(),
-                 task.duplicates(), dlq.count(), task.late_spans());
+    spdlog::info(
+        "replay: {} messages, {} spans in ({:.0f}/s), {} out, {} duplicates, {} dlq, {} late",
+        messages, ingest.spans_in(), secs > 0 ? ingest.spans_in() / secs : 0.0, task.spans_out(),
+        task.duplicates(), dlq.count(), task.late_spans());
   };
 
   for (const auto& file : files) {
     Status rs = ReadInputFile(file, [&](const FileRecord& rec) {
       if (!failure.ok()) return;
       ++messages;
-      ingest.Process(rec.value, "", rec.source, &dlq, [&](const SpanRecord& span) {
-        if (!failure.ok()) return;
-        max_event_ms = std::max(max_event_ms, span.start_ms());
-        Status ps = task.Process(span, 0, max_event_ms, rec.source, &router, &dlq);
-        if (!ps.ok()) failure = ps;
-        if (++since_checkpoint >= opts.checkpoint_spans) {
+      spans.clear();
+      ingest.Process(rec.value, "", rec.source, &dlq,
+                     [&](const SpanRecord& span) { spans.push_back(&span); });
+      if (!spans.empty()) failure = task.Prefetch(spans);  // the message's traces in one read
+      for (const SpanRecord* span : spans) {
+        if (!failure.ok()) break;
+        max_event_ms = std::max(max_event_ms, span->start_ms());
+        failure = task.Process(*span, 0, max_event_ms, rec.source, &router, &dlq);
+        if (failure.ok() && ++since_checkpoint >= opts.checkpoint_spans) {
           since_checkpoint = 0;
-          Status cs = checkpoint();
-          if (!cs.ok()) failure = cs;
+          failure = checkpoint();
         }
-      });
+      }
       if (failure.ok() && !router.status().ok()) failure = router.status();
       auto now = std::chrono::steady_clock::now();
       if (now - last_progress >= std::chrono::seconds(1)) {
@@ -172,7 +179,8 @@ int RunReplay(const Config& cfg, const ReplayOptions& opts) {
   if (failure.ok()) failure = router.status();
   if (failure.ok()) failure = sink.Flush();
   if (failure.ok()) failure = db->Commit();
-  if (failure.ok() && dlq.failed()) failure = Status::IOError("writing the dead-letter file failed");
+  if (failure.ok() && dlq.failed())
+    failure = Status::IOError("writing the dead-letter file failed");
   progress(true);
   if (!failure.ok()) {
     spdlog::error("replay failed: {}", failure.ToString());

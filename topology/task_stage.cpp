@@ -104,6 +104,10 @@ Status TaskStage::Process(const SpanRecord& span, int32_t partition, int64_t now
   return Status::OK();
 }
 
+Status TaskStage::Prefetch(const std::vector<const SpanRecord*>& spans) {
+  return registry_.Prefetch(spans);
+}
+
 Status TaskStage::Tick(const std::vector<int32_t>& partitions, int64_t now_ms, Emitter* out) {
   SPANPIPE_RETURN_IF_ERROR(registry_.CloseIdle(now_ms, out));
   for (int32_t p : partitions) SPANPIPE_RETURN_IF_ERROR(rollups_.AdvanceIdle(p, now_ms));

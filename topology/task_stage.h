@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "operators/content_processor.h"
@@ -33,6 +34,9 @@ class TaskStage {
   // dead-lettered (its trace and content are still kept).
   Status Process(const SpanRecord& span, int32_t partition, int64_t now_ms, std::string_view source,
                  Emitter* out, DeadLetters* dlq);
+  // The spans about to be Processed, in one batched state read (TraceRegistry::Prefetch): call
+  // before Processing a batch of spans; optional.
+  Status Prefetch(const std::vector<const SpanRecord*>& spans);
   // Periodic: closes idle traces, advances idle tasks' watermarks.
   Status Tick(const std::vector<int32_t>& partitions, int64_t now_ms, Emitter* out);
   // Checkpoint step 1 and the emission of partials: content packs durable, partials emitted,

@@ -72,8 +72,10 @@ struct BrokerProcess {
 // `spanpipe run` against `brokers` with state and objects under `dir` (short session,
 // checkpoints and idle close, no HTTP), its output in dir/job.log. Returns its pid.
 // checkpoint_extra: more members of the checkpoint section, e.g. ", persist_interval_ms: 0".
+// checkpoint_extra: more checkpoint settings (", key: value"); extra_yaml: more top-level lines.
 inline pid_t SpawnJob(const std::string& dir, const std::string& brokers,
-                      const std::string& checkpoint_extra = "") {
+                      const std::string& checkpoint_extra = "",
+                      const std::string& extra_yaml = "") {
   std::ofstream(dir + "/spanpipe.yaml")
       << "kafka:\n  brokers: \"" << brokers << "\"\n  partitions: 4\n"
       << "  consumer:\n    session.timeout.ms: \"6000\"\n"
@@ -81,7 +83,8 @@ inline pid_t SpawnJob(const std::string& dir, const std::string& brokers,
       << "content: {store: \"file://" << dir << "/objects\"}\n"
       << "checkpoint: {interval_ms: 300" << checkpoint_extra << "}\n"
       << "trace: {idle_timeout_ms: 1000}\n"
-      << "http: {enabled: false}\n";
+      << "http: {enabled: false}\n"
+      << extra_yaml;
   return Spawn({SPANPIPE_BINARY, "run", "--config", dir + "/spanpipe.yaml"}, dir + "/job.log");
 }
 

@@ -836,6 +836,70 @@ TEST_F(TraceRegistryTest, EvictedTraceClosesFromItsSnapshotNotTheStore) {
   EXPECT_EQ(out[0]["input_tokens"], 7);
 }
 
+// Prefetch reads a stored trace ahead of its span. A close scan between the two may write the
+// trace (here: closed, from the bucket the scan keeps), so the span must read it again: the
+// prefetched value would have it still open, and its close would be lost.
+TEST_F(TraceRegistryTest, APrefetchedTraceClosedBeforeItsSpanIsReadAgain) {
+  ResolveOptions o;
+  o.cache_traces = 1;
+  NewRegistry(o);
+  const std::string t2 = testutil::TraceHex(2);
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001"}, 1000);
+  Apply({.trace_hex = t2, .span_hex = "0000000000000001"}, 1050);  // same bucket; evicts kT1
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  const SpanRecord late = spans_.Make({.trace_hex = kT1, .span_hex = "0000000000000002"});
+  ASSERT_TRUE(reg_->Prefetch({&late}).ok());
+  auto first = CloseIdle(31020);  // cutoff 1020: kT1 is due, t2 is not
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0]["trace_id"], kT1);
+  EXPECT_EQ(reg_->open_traces(), 1u);
+  ResolveOutcome out;
+  ASSERT_TRUE(reg_->Apply(late, 31020, &out).ok());
+  EXPECT_FALSE(out.duplicate);
+  EXPECT_EQ(out.trace->span_count, 2);
+  EXPECT_EQ(reg_->open_traces(), 2u);  // re-opened
+  std::map<std::string, int64_t> span_counts;
+  for (const json& j : CloseIdle(61100)) span_counts[j["trace_id"]] = j["span_count"];
+  const std::map<std::string, int64_t> want = {{kT1, 2}, {t2, 1}};
+  EXPECT_EQ(span_counts, want);
+}
+
+// A prefetched batch may name a trace twice, one that is cached, and a duplicate span: each span
+// resolves as it would without the prefetch.
+TEST_F(TraceRegistryTest, PrefetchedSpansResolveAsUnprefetchedOnes) {
+  ResolveOptions o;
+  o.cache_traces = 2;
+  NewRegistry(o);
+  for (int t = 0; t < 4; ++t) {  // stored; the last two cached
+    Apply({.trace_hex = testutil::TraceHex(t), .span_hex = testutil::SpanHex(0), .input_tokens = t},
+          1000);
+  }
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  std::vector<SpanRecord> batch;
+  for (int t : {0, 3, 0, 1, 9}) {
+    batch.push_back(spans_.Make({.trace_hex = testutil::TraceHex(t),
+                                 .span_hex = testutil::SpanHex(1),
+                                 .input_tokens = 10}));
+  }
+  batch.push_back(spans_.Make(
+      {.trace_hex = testutil::TraceHex(1), .span_hex = testutil::SpanHex(0)}));  // delivered again
+  std::vector<const SpanRecord*> ptrs;
+  for (const SpanRecord& r : batch) ptrs.push_back(&r);
+  ASSERT_TRUE(reg_->Prefetch(ptrs).ok());
+  const std::vector<std::pair<bool, int64_t>> want = {
+      // duplicate, the trace's input tokens
+      {false, 10}, {false, 13}, {true, 10}, {false, 11}, {false, 10}, {true, 11}};
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ResolveOutcome out;
+    ASSERT_TRUE(reg_->Apply(batch[i], 2000, &out).ok());
+    EXPECT_EQ(out.duplicate, want[i].first) << i;
+    EXPECT_EQ(out.trace->input_tokens, want[i].second) << i;
+  }
+  EXPECT_EQ(reg_->open_traces(), 5u);
+}
+
 // A snapshot goes stale when a span reloads its trace; the newer state wins, whether it is in the
 // cache, in a later snapshot or only in the store, and across a crash before the commit.
 TEST_F(TraceRegistryTest, ReloadedTraceIsNeverClosedFromAnOlderSnapshot) {
@@ -902,9 +966,11 @@ TEST_F(TraceRegistryTest, NotDueTracesOutsideTheCacheStayOutOfIt) {
 
 // The same random traffic through a registry that can hold every trace and through ones that
 // hold 1 and 3 (constant eviction, so most closes go through snapshots), with restarts after
-// commits: every close call emits the same records.
+// commits: every close call emits the same records. In the last two rounds the small registry
+// reads ahead (Prefetch) batches of up to 8 spans, and close scans fall inside batches.
 TEST_F(TraceRegistryTest, TinyCacheEmitsWhatAnUnboundedCacheEmits) {
-  for (size_t cache : {size_t{1}, size_t{3}}) {
+  for (auto [cache, prefetch] : {std::pair{size_t{1}, false}, std::pair{size_t{3}, false},
+                                 std::pair{size_t{1}, true}, std::pair{size_t{3}, true}}) {
     testutil::StateDir big_dir{"resolve_big"}, small_dir{"resolve_small"};
     auto big_db = big_dir.Open({"traces", "spans", "idle"}, {"traces", "spans"});
     auto small_db = small_dir.Open({"traces", "spans", "idle"}, {"traces", "spans"});
@@ -920,14 +986,28 @@ TEST_F(TraceRegistryTest, TinyCacheEmitsWhatAnUnboundedCacheEmits) {
     std::mt19937_64 rng(42 + cache);
     int64_t now = 100000;
     size_t closes = 0;
+    std::vector<SpanRecord> batch;
+    size_t next = 0;  // in batch
     for (int op = 0; op < 6000; ++op) {
       now += static_cast<int64_t>(rng() % 12);
-      SpanRecord r = spans_.Make({.trace_hex = testutil::TraceHex(rng() % 300),
-                                  .span_hex = testutil::SpanHex(rng() % 8),
-                                  .parent_hex = rng() % 3 ? testutil::SpanHex(0) : "",
-                                  .model = "m" + std::to_string(rng() % 3),
-                                  .thread_id = rng() % 5 ? "" : "th",
-                                  .input_tokens = static_cast<int64_t>(rng() % 100)});
+      if (next == batch.size()) {
+        batch.clear();
+        next = 0;
+        for (size_t n = prefetch ? 1 + rng() % 8 : 1; n > 0; --n) {
+          batch.push_back(spans_.Make({.trace_hex = testutil::TraceHex(rng() % 300),
+                                       .span_hex = testutil::SpanHex(rng() % 8),
+                                       .parent_hex = rng() % 3 ? testutil::SpanHex(0) : "",
+                                       .model = "m" + std::to_string(rng() % 3),
+                                       .thread_id = rng() % 5 ? "" : "th",
+                                       .input_tokens = static_cast<int64_t>(rng() % 100)}));
+        }
+        if (prefetch) {
+          std::vector<const SpanRecord*> ptrs;
+          for (const SpanRecord& s : batch) ptrs.push_back(&s);
+          ASSERT_TRUE(small->Prefetch(ptrs).ok());
+        }
+      }
+      const SpanRecord& r = batch[next++];
       ResolveOutcome a, b;
       ASSERT_TRUE(big->Apply(r, now, &a).ok());
       ASSERT_TRUE(small->Apply(r, now, &b).ok());

@@ -383,6 +383,24 @@ void StateDbTest::OverlayAgreesWithAMap(bool async) {
         }
       }
     }
+    for (int s = 0; s < 2; ++s) {  // the batched read agrees too, a key asked twice included
+      std::vector<std::string> keys;
+      for (uint64_t n = 0; n < 3000; n += 5) keys.push_back(key_of(n));
+      keys.push_back(key_of(10));
+      const std::vector<std::string_view> views(keys.begin(), keys.end());
+      std::vector<std::string> values;
+      std::vector<bool> found;
+      ASSERT_TRUE(db->store(names[s])->MultiGet(views, &values, &found).ok());
+      ASSERT_EQ(values.size(), keys.size());
+      ASSERT_EQ(found.size(), keys.size());
+      for (size_t i = 0; i < keys.size(); ++i) {
+        auto it = pending[s].find(keys[i]);
+        ASSERT_EQ(found[i], it != pending[s].end()) << names[s] << " " << keys[i];
+        if (found[i]) {
+          EXPECT_EQ(values[i], it->second);
+        }
+      }
+    }
     if (round % 3 != 2) {
       EXPECT_EQ(scanned(1), pending[1]) << "round " << round;
     }
@@ -439,6 +457,47 @@ TEST_F(StateDbTest, AnAsyncCommitIsReadBeforeItLandsAndUnderLaterWrites) {
   EXPECT_EQ(Read(a, "k1"), "v1");
   EXPECT_EQ(Read(a, "k2"), "new");
   EXPECT_EQ(Read(a, "k3"), std::nullopt);
+}
+
+// MultiGet reads each key from the newest layer that holds it: pending writes, a commit still
+// being written, the memtable, the SST files (a key in several layers has its newest value).
+TEST_F(StateDbTest, MultiGetReadsEachKeyFromItsNewestLayer) {
+  opts_.point_stores = {"a"};
+  Held held = OpenHeld();
+  auto& db = held.db;
+  KvStore* a = db->store("a");
+  a->Put("in-file", "f");
+  a->Put("deleted-later", "d");
+  a->Put("overwritten", "old");
+  ASSERT_TRUE(db->Commit().ok());
+  ASSERT_TRUE(db->FlushMemtables().ok());
+  a->Put("in-memtable", "m");
+  a->Put("overwritten", "newer");
+  ASSERT_TRUE(db->Commit().ok());
+  a->Put("sealed", "s");
+  gate_.Close();
+  ASSERT_TRUE(db->CommitAsync().ok());  // held: in neither RocksDB nor the pending writes
+  a->Put("pending", "p");
+  a->Delete("deleted-later");
+  a->Put("empty", "");
+  const std::vector<std::string_view> keys = {"pending",     "absent",        "in-file",
+                                              "sealed",      "deleted-later", "in-memtable",
+                                              "overwritten", "empty",         "in-file"};
+  std::vector<std::string> values = {"stale"};  // earlier contents are replaced
+  std::vector<bool> found;
+  ASSERT_TRUE(a->MultiGet(keys, &values, &found).ok());
+  const std::vector<bool> want_found = {true, false, true, true, false, true, true, true, true};
+  EXPECT_EQ(found, want_found);
+  ASSERT_EQ(values.size(), keys.size());
+  EXPECT_EQ(values[0], "p");
+  EXPECT_EQ(values[2], "f");
+  EXPECT_EQ(values[3], "s");
+  EXPECT_EQ(values[5], "m");
+  EXPECT_EQ(values[6], "newer");
+  EXPECT_EQ(values[7], "");
+  EXPECT_EQ(values[8], "f");
+  gate_.Open();
+  ASSERT_TRUE(db->Join().ok());
 }
 
 // Stored, sealed and pending writes of one prefix, interleaved: the scan takes the newest of each.
