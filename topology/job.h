@@ -83,6 +83,8 @@ class Job {
   using Offsets = std::vector<std::pair<kafka::TopicPartition, int64_t>>;
   // Step 4: commits offsets to Kafka once their checkpoint is crash-safe.
   Status CommitOffsetsWhenPersisted(Offsets offsets, bool persist);
+  // Step 3's periodic flush, of the commits before the one about to be sealed (when due).
+  Status PersistEarlierCommits();
   void CommitToKafka(const Offsets& offsets);
   void UpdateMetrics();
 
@@ -105,6 +107,7 @@ class Job {
   // A persist in flight and the offsets of the checkpoint it makes crash-safe.
   bool persisting_ = false;
   Offsets persisting_offsets_;
+  Offsets last_committed_;  // the last checkpoint's offsets, until a flush covers them
   std::chrono::steady_clock::time_point last_persist_ = std::chrono::steady_clock::now();
   std::vector<int32_t> task_partitions_;
   std::string task_topic_;

@@ -38,30 +38,42 @@ std::vector<int64_t> CommittedOffsets(const std::string& brokers, int partitions
   return out;
 }
 
+// Writes a corpus over all four partitions of otlp_spans; returns its span count.
+size_t ProduceCorpus(const std::string& brokers, const testutil::Corpus& corpus) {
+  kafka::SinkOptions so;
+  so.brokers = brokers;
+  std::unique_ptr<kafka::KafkaSink> producer;
+  EXPECT_TRUE(kafka::KafkaSink::Create(so, &producer).ok());
+  if (!producer) return 0;
+  int32_t partition = 0;
+  for (const auto& m : corpus.messages)  // every partition gets messages
+    EXPECT_TRUE(producer->Produce("otlp_spans", "", m.payload, {}, partition++ % 4).ok());
+  EXPECT_TRUE(producer->Flush(30000).ok());
+  size_t spans = 0;
+  for (const auto& [id, t] : corpus.traces) spans += static_cast<size_t>(t.span_count);
+  return spans;
+}
+
+// Reads spanpipe.spans until `spans` records are out (or two minutes pass); returns how many.
+size_t SpansOut(const std::string& brokers, size_t spans) {
+  return testutil::ReadTopics(
+             brokers, {"spanpipe.spans"},
+             [&](const std::vector<testutil::OwnedMessage>& got) { return got.size() >= spans; },
+             120)
+      .size();
+}
+
 TEST(KafkaOffsets, CommittedToKafkaOnlyOnceTheirCheckpointIsOnDisk) {
   std::string dir = testutil::TempDir("kafka_offsets");
   testutil::BrokerProcess broker(dir, 1, 4);
   ASSERT_FALSE(broker.brokers.empty()) << testutil::Slurp(dir + "/broker.log");
-
   testutil::Corpus corpus =
       testutil::MakeCorpus(40, 99, testutil::RecentCorpusBaseMs(), 0, 3600000);
-  kafka::SinkOptions so;
-  so.brokers = broker.brokers;
-  std::unique_ptr<kafka::KafkaSink> producer;
-  ASSERT_TRUE(kafka::KafkaSink::Create(so, &producer).ok());
-  int32_t partition = 0;
-  for (const auto& m : corpus.messages)  // every partition gets messages
-    ASSERT_TRUE(producer->Produce("otlp_spans", "", m.payload, {}, partition++ % 4).ok());
-  ASSERT_TRUE(producer->Flush(30000).ok());
-  size_t spans = 0;
-  for (const auto& [id, t] : corpus.traces) spans += static_cast<size_t>(t.span_count);
+  const size_t spans = ProduceCorpus(broker.brokers, corpus);
 
   pid_t job = testutil::SpawnJob(dir, broker.brokers, ", persist_interval_ms: 3600000");
-  auto all = testutil::ReadTopics(
-      broker.brokers, {"spanpipe.spans"},
-      [&](const std::vector<testutil::OwnedMessage>& got) { return got.size() >= spans; }, 120);
   const auto job_log = [&] { return testutil::Slurp(dir + "/job.log").substr(0, 3000); };
-  ASSERT_GE(all.size(), spans) << job_log();
+  ASSERT_GE(SpansOut(broker.brokers, spans), spans) << job_log();
   // Every span is out, so the job has checkpointed; a few more checkpoints (every 300 ms).
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const std::vector<int64_t> during = CommittedOffsets(broker.brokers, 4);
@@ -82,6 +94,36 @@ TEST(KafkaOffsets, CommittedToKafkaOnlyOnceTheirCheckpointIsOnDisk) {
     consumed += offset;
   }
   EXPECT_EQ(consumed, static_cast<int64_t>(corpus.messages.size())) << job_log();
+}
+
+// With a flush every 500 ms, a running job commits its offsets to Kafka: each flush covers the
+// checkpoints before the one it starts with, and their offsets go to Kafka once it lands. Once
+// the input is consumed, the committed offsets reach its end while the job still runs.
+TEST(KafkaOffsets, CommittedWhileRunningOnceAPeriodicFlushCoversThem) {
+  std::string dir = testutil::TempDir("kafka_offsets_running");
+  testutil::BrokerProcess broker(dir, 1, 4);
+  ASSERT_FALSE(broker.brokers.empty()) << testutil::Slurp(dir + "/broker.log");
+  testutil::Corpus corpus =
+      testutil::MakeCorpus(40, 98, testutil::RecentCorpusBaseMs(), 0, 3600000);
+  const size_t spans = ProduceCorpus(broker.brokers, corpus);
+
+  pid_t job = testutil::SpawnJob(dir, broker.brokers, ", persist_interval_ms: 500");
+  const auto job_log = [&] { return testutil::Slurp(dir + "/job.log").substr(0, 3000); };
+  ASSERT_GE(SpansOut(broker.brokers, spans), spans) << job_log();
+  int64_t committed = -1;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    committed = 0;
+    for (int64_t offset : CommittedOffsets(broker.brokers, 4))
+      committed += std::max<int64_t>(offset, 0);
+    if (committed == static_cast<int64_t>(corpus.messages.size())) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_EQ(committed, static_cast<int64_t>(corpus.messages.size())) << job_log();
+  EXPECT_EQ(waitpid(job, nullptr, WNOHANG), 0) << "the job stopped\n" << job_log();
+  kill(job, SIGTERM);
+  int status = testutil::Reap(job);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << job_log();
 }
 
 }  // namespace
