@@ -106,7 +106,7 @@ Status TraceRegistry::CloseFromSnapshot(std::string_view key, int64_t bucket_ms,
   AppendTraceJson(st.agg, json);
   out->Emit(streams::kTraces, st.agg.trace_id_hex, *json);
   std::string& closed = DeferClosedWrite(key, bucket_ms);
-  PutOrderedInt64(&closed, ExpiryMs());
+  PutOrderedInt64(&closed, close_expiry_ms_);
   if (!AppendClosedTraceState(snapshot, &closed)) return Status::Corruption("bad snapshot");
   --open_count_;
   meta_dirty_ = true;
@@ -195,11 +195,9 @@ Status TraceRegistry::WriteBack(Entry* e) {
   } else if (!e->st.open) {
     e->idle_persisted = false;
   }
-  value_buf_.clear();
-  EncodeTraceState(e->st, &value_buf_);
   wrap_buf_.clear();
   PutOrderedInt64(&wrap_buf_, ExpiryMs());  // state::WrapExpiring's layout, in a reused buffer
-  wrap_buf_.append(value_buf_);
+  EncodeTraceState(e->st, &wrap_buf_);
   traces_->Put(e->key, wrap_buf_);
   e->dirty = false;
   return Status::OK();
@@ -330,15 +328,19 @@ void TraceRegistry::ResetEntry(Entry* e) {
 Status TraceRegistry::EvictIfFull() {
   while (cache_.size() > options_.cache_traces) {
     Entry* victim = lru_.back();
-    const bool encoded = victim->dirty;  // WriteBack leaves the payload in value_buf_
+    const bool encoded = victim->dirty;  // WriteBack leaves the value in wrap_buf_
     SPANPIPE_RETURN_IF_ERROR(WriteBack(victim));
     if (victim->st.open && victim->idle_persisted) {
       // Its close will read this instead of the store (docs/trace-resolution.md).
-      if (!encoded) {
+      std::string_view payload;
+      if (encoded) {
+        payload = std::string_view(wrap_buf_).substr(8);  // past the expiry
+      } else {
         value_buf_.clear();
         EncodeTraceState(victim->st, &value_buf_);
+        payload = value_buf_;
       }
-      AppendSnapshot(victim->st.idle_key_ms, victim->key, value_buf_);
+      AppendSnapshot(victim->st.idle_key_ms, victim->key, payload);
     }
     Forget(victim);
   }
@@ -543,7 +545,8 @@ Status TraceRegistry::ReadSnapshots(int64_t bucket_ms) {
 Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_traces,
                                 bool* complete) {
   SPANPIPE_RETURN_IF_ERROR(Flush());
-  DropPrefetched();          // it may write traces that were prefetched
+  DropPrefetched();  // it may write traces that were prefetched
+  close_expiry_ms_ = ExpiryMs();
   written_low_ = INT64_MAX;  // buckets this scan writes to (moves), below its end or not
   size_t budget = std::max<size_t>(max_traces, 1);  // index entries this call may handle
   bool finished = true;
@@ -551,6 +554,7 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
   std::string start, bucket_key, bucket_value, remainder, json;
   PutOrderedInt64(&start, idle_scan_from_);
   std::vector<std::string_view> entries;
+  std::vector<uint64_t> hashes;  // of entries
   std::unordered_set<std::string_view> kept;
   int64_t kept_bucket = INT64_MIN;   // the format-2 bucket last rewritten with a remainder
   int64_t last_scanned = INT64_MIN;  // the last bucket read (and emptied or rewritten)
@@ -604,8 +608,17 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
     }
     remainder.clear();
     kept.clear();
+    // Each trace's cache and snapshot lookups are prefetched a few traces ahead: a bucket's traces
+    // left the cache long ago, and each lookup was a cache miss taken alone (perf).
+    constexpr size_t kLookahead = 8;
+    hashes.resize(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) hashes[i] = Hash64(entries[i]);
     for (size_t i = 0; i < entries.size(); ++i) {
       const std::string_view trace_key = entries[i];
+      if (i + kLookahead < entries.size()) {
+        cache_.Prefetch(hashes[i + kLookahead]);
+        snapshots_.Prefetch(hashes[i + kLookahead]);
+      }
       if (budget == 0) {  // stop here; the rest is closed by the next call
         for (size_t j = i; j < entries.size(); ++j) PutLengthPrefixed(&remainder, entries[j]);
         finished = false;
@@ -613,7 +626,7 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
       }
       --budget;
       std::string_view snapshot;
-      const uint64_t hash = Hash64(trace_key);
+      const uint64_t hash = hashes[i];
       Entry* e = Cached(trace_key, hash);
       bool existed = e != nullptr;
       if (e == nullptr && snapshots_.size() != 0) {
@@ -668,7 +681,7 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
         // Clean since the scan's Flush: the store holds it open in this bucket, which the close
         // mark covers once the bucket is emptied; else the closed value is written below.
         std::string& closed = DeferClosedWrite(e->key, ms);
-        PutOrderedInt64(&closed, ExpiryMs());
+        PutOrderedInt64(&closed, close_expiry_ms_);
         EncodeTraceState(e->st, &closed);
       }
       Forget(e);  // a closed trace leaves the hot cache

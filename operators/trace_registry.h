@@ -132,6 +132,7 @@ class TraceRegistry {
     int64_t bucket_ms = 0;
   };
   std::vector<Closed> closed_;
+  int64_t close_expiry_ms_ = 0;  // the expiry stamp of a scan's closed values (one clock read)
   size_t closed_count_ = 0;
   std::string& DeferClosedWrite(std::string_view key, int64_t bucket_ms);  // the value to fill
   void WriteClosed();

@@ -237,8 +237,15 @@ Status KvStore::MultiGet(const std::vector<std::string_view>& keys,
   std::vector<size_t> at;
   reads.reserve(keys.size());
   at.reserve(keys.size());
+  // The overlays' index slots of every key first, so that their cache misses overlap.
+  std::vector<uint64_t> hashes(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    const uint64_t hash = HashOf(keys[i]);
+    hashes[i] = HashOf(keys[i]);
+    live_->index.Prefetch(hashes[i]);
+    if (sealed_active_) sealed_->index.Prefetch(hashes[i]);
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const uint64_t hash = hashes[i];
     const Pending* p = live_->Find(keys[i], hash);
     if (p == nullptr && sealed_active_) p = sealed_->Find(keys[i], hash);
     if (p == nullptr) {
