@@ -48,7 +48,8 @@ class TraceRegistry {
   // Reads the stored states of the traces of these spans that are not cached, in one batched
   // read, for the Apply calls that follow: those then cost no point read each. Optional (Apply
   // reads what was not prefetched); a close scan drops what is left unused, since it may write
-  // those traces.
+  // those traces. A batch of fewer than 8 spans is not read ahead (it would cost more than it
+  // saves).
   Status Prefetch(const std::vector<const SpanRecord*>& spans);
   // Emits every open trace whose last update is older than now_ms - idle_timeout_ms (in idle-index
   // order: roughly oldest first, deterministic) and marks it closed. A late span re-opens it.

@@ -849,7 +849,14 @@ TEST_F(TraceRegistryTest, APrefetchedTraceClosedBeforeItsSpanIsReadAgain) {
   ASSERT_TRUE(reg_->Flush().ok());
   ASSERT_TRUE(db_->Commit().ok());
   const SpanRecord late = spans_.Make({.trace_hex = kT1, .span_hex = "0000000000000002"});
-  ASSERT_TRUE(reg_->Prefetch({&late}).ok());
+  std::vector<const SpanRecord*> batch = {&late};
+  std::vector<SpanRecord> others;  // new traces, so that the batch is large enough to be read ahead
+  for (int t = 10; t < 17; ++t) {
+    others.push_back(
+        spans_.Make({.trace_hex = testutil::TraceHex(t), .span_hex = "0000000000000001"}));
+  }
+  for (const SpanRecord& o : others) batch.push_back(&o);
+  ASSERT_TRUE(reg_->Prefetch(batch).ok());
   auto first = CloseIdle(31020);  // cutoff 1020: kT1 is due, t2 is not
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(first[0]["trace_id"], kT1);
@@ -878,7 +885,7 @@ TEST_F(TraceRegistryTest, PrefetchedSpansResolveAsUnprefetchedOnes) {
   ASSERT_TRUE(reg_->Flush().ok());
   ASSERT_TRUE(db_->Commit().ok());
   std::vector<SpanRecord> batch;
-  for (int t : {0, 3, 0, 1, 9}) {
+  for (int t : {0, 3, 0, 1, 9, 10, 11}) {
     batch.push_back(spans_.Make({.trace_hex = testutil::TraceHex(t),
                                  .span_hex = testutil::SpanHex(1),
                                  .input_tokens = 10}));
@@ -888,16 +895,17 @@ TEST_F(TraceRegistryTest, PrefetchedSpansResolveAsUnprefetchedOnes) {
   std::vector<const SpanRecord*> ptrs;
   for (const SpanRecord& r : batch) ptrs.push_back(&r);
   ASSERT_TRUE(reg_->Prefetch(ptrs).ok());
-  const std::vector<std::pair<bool, int64_t>> want = {
-      // duplicate, the trace's input tokens
-      {false, 10}, {false, 13}, {true, 10}, {false, 11}, {false, 10}, {true, 11}};
+  const std::vector<std::pair<bool, int64_t>> want = {// duplicate, the trace's input tokens
+                                                      {false, 10}, {false, 13}, {true, 10},
+                                                      {false, 11}, {false, 10}, {false, 10},
+                                                      {false, 10}, {true, 11}};
   for (size_t i = 0; i < batch.size(); ++i) {
     ResolveOutcome out;
     ASSERT_TRUE(reg_->Apply(batch[i], 2000, &out).ok());
     EXPECT_EQ(out.duplicate, want[i].first) << i;
     EXPECT_EQ(out.trace->input_tokens, want[i].second) << i;
   }
-  EXPECT_EQ(reg_->open_traces(), 5u);
+  EXPECT_EQ(reg_->open_traces(), 7u);
 }
 
 // A snapshot goes stale when a span reloads its trace; the newer state wins, whether it is in the
@@ -967,7 +975,7 @@ TEST_F(TraceRegistryTest, NotDueTracesOutsideTheCacheStayOutOfIt) {
 // The same random traffic through a registry that can hold every trace and through ones that
 // hold 1 and 3 (constant eviction, so most closes go through snapshots), with restarts after
 // commits: every close call emits the same records. In the last two rounds the small registry
-// reads ahead (Prefetch) batches of up to 8 spans, and close scans fall inside batches.
+// reads ahead (Prefetch) batches of 8 to 16 spans, and close scans fall inside batches.
 TEST_F(TraceRegistryTest, TinyCacheEmitsWhatAnUnboundedCacheEmits) {
   for (auto [cache, prefetch] : {std::pair{size_t{1}, false}, std::pair{size_t{3}, false},
                                  std::pair{size_t{1}, true}, std::pair{size_t{3}, true}}) {
@@ -993,7 +1001,7 @@ TEST_F(TraceRegistryTest, TinyCacheEmitsWhatAnUnboundedCacheEmits) {
       if (next == batch.size()) {
         batch.clear();
         next = 0;
-        for (size_t n = prefetch ? 1 + rng() % 8 : 1; n > 0; --n) {
+        for (size_t n = prefetch ? 8 + rng() % 9 : 1; n > 0; --n) {
           batch.push_back(spans_.Make({.trace_hex = testutil::TraceHex(rng() % 300),
                                        .span_hex = testutil::SpanHex(rng() % 8),
                                        .parent_hex = rng() % 3 ? testutil::SpanHex(0) : "",
