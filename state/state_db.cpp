@@ -340,7 +340,7 @@ Status StateDb::Open(const StateOptions& options, std::unique_ptr<StateDb>* out)
     // Partitioned filters read through the cache cost a partition-index seek, a cache lookup and a
     // partition's bloom probe per run and key: with random trace ids, every new trace misses in
     // every run, and resolve at 10 M traces went 0.29x -> 0.38x of decode without them
-    // (docs/PERFORMANCE.md, "Whole filters in the table readers").
+    // (docs/PERFORMANCE.md, "Batched trace reads").
     t.cache_index_and_filter_blocks = false;
     t.cache_usage_options.options_overrides.insert(
         {rocksdb::CacheEntryRole::kBlockBasedTableReader,
