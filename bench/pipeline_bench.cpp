@@ -265,9 +265,7 @@ void BM_Pipeline(benchmark::State& state, int mode) {
           message_spans.clear();
           ingest.Process(m, "", "bench", &dlq,
                          [&](const SpanRecord& s) { message_spans.push_back(&s); });
-          static const bool read_ahead =
-              std::getenv("SPANPIPE_BENCH_PREFETCH") == nullptr ||
-              std::string_view(std::getenv("SPANPIPE_BENCH_PREFETCH")) != "0";
+          static const bool read_ahead = EnvInt("SPANPIPE_BENCH_PREFETCH", 1) != 0;
           if (read_ahead) {
             timed(&apply_s, [&] {
               if (st.ok()) st = prefetch(message_spans);

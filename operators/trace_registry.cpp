@@ -445,7 +445,7 @@ Status TraceRegistry::Prefetch(const std::vector<const SpanRecord*>& spans) {
   prefetched_.Reset(n);
   // The cache lookups in stages, each over the whole batch, so that their misses overlap: the
   // index slots, the entries they point to, the entries' keys, then the lookups themselves
-  // (one lookup after another was a sixth of resolve at 10 M traces, perf).
+  // (one lookup after another was 6.5 % of the processing thread at 10 M traces, perf).
   for (size_t i = 0; i < n; ++i) {
     Prefetched& p = prefetch_[i];
     p.key.clear();

@@ -872,6 +872,40 @@ TEST_F(TraceRegistryTest, APrefetchedTraceClosedBeforeItsSpanIsReadAgain) {
   EXPECT_EQ(span_counts, want);
 }
 
+// Apply takes a prefetched trace's state from the read-ahead, not from a second read: the stored
+// value is overwritten with garbage after the Prefetch (only a test writes behind the registry's
+// back), and the span still resolves against the state that was read ahead.
+TEST_F(TraceRegistryTest, APrefetchedTraceIsNotReadAgainByItsSpan) {
+  ResolveOptions o;
+  o.cache_traces = 1;
+  NewRegistry(o);
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001", .input_tokens = 7}, 1000);
+  std::vector<SpanRecord> batch;
+  for (int t = 0; t < 8; ++t) {  // so that the batch is large enough to be read ahead
+    batch.push_back(
+        spans_.Make({.trace_hex = testutil::TraceHex(t), .span_hex = "0000000000000001"}));
+  }
+  for (int t = 0; t < 8; ++t) {  // these evict kT1 from the one-trace cache
+    Apply({.trace_hex = testutil::TraceHex(t), .span_hex = "0000000000000009"}, 1000);
+  }
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  batch.push_back(
+      spans_.Make({.trace_hex = kT1, .span_hex = "0000000000000002", .input_tokens = 5}));
+  std::vector<const SpanRecord*> ptrs;
+  for (const SpanRecord& r : batch) ptrs.push_back(&r);
+  ASSERT_TRUE(reg_->Prefetch(ptrs).ok());
+  uint8_t id[16];
+  ASSERT_TRUE(HexDecodeTo(kT1, id, 16));
+  std::string key;
+  AppendTraceKey(&key, "default", id);
+  db_->store("traces")->Put(key, state::WrapExpiring(INT64_MAX, "garbage"));
+  ResolveOutcome out;
+  ASSERT_TRUE(reg_->Apply(batch.back(), 2000, &out).ok()) << "the store was read again";
+  EXPECT_EQ(out.trace->span_count, 2);
+  EXPECT_EQ(out.trace->input_tokens, 12);
+}
+
 // A prefetched batch may name a trace twice, one that is cached, and a duplicate span: each span
 // resolves as it would without the prefetch.
 TEST_F(TraceRegistryTest, PrefetchedSpansResolveAsUnprefetchedOnes) {
