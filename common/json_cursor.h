@@ -14,6 +14,7 @@
 
 #include "common/json_escape.h"
 #include "common/json_writer.h"
+#include "common/time_format.h"
 
 namespace spanpipe {
 
@@ -93,6 +94,21 @@ class JsonCursor {
     } else {
       Literal("false");
     }
+  }
+  // FormatRfc3339Nanos's text, in quotes.
+  void Rfc3339Nanos(int64_t unix_ns) {
+    Reserve(kMaxRfc3339Chars + 2);
+    *p_++ = '"';
+    p_ = WriteRfc3339Nanos(p_, unix_ns);
+    *p_++ = '"';
+  }
+  // Text known to need no escaping (hex, UUIDs), in quotes.
+  void PlainString(std::string_view s) {
+    Reserve(s.size() + 2);
+    *p_++ = '"';
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+    *p_++ = '"';
   }
   // Lower-case hex of n bytes, in quotes.
   void HexString(const uint8_t* bytes, size_t n);

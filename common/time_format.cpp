@@ -33,13 +33,14 @@ void Put2(char* p, unsigned v) {
   p[1] = static_cast<char>('0' + v % 10);
 }
 
-std::string FormatBase(int64_t secs, int64_t frac, int frac_digits) {
+// Writes the text at out (room for kMaxRfc3339Chars); returns its end.
+char* WriteBase(char* out, int64_t secs, int64_t frac, int frac_digits) {
   int64_t days = FloorDiv(secs, 86400);
   int64_t sod = secs - days * 86400;
   int64_t y;
   unsigned m, d;
   CivilFromDays(days, &y, &m, &d);
-  char buf[64];
+  char* buf = out;
   int n;
   if (y >= 0 && y <= 9999) {
     // Output records carry one per window or trace: digits by hand, not through printf.
@@ -59,9 +60,10 @@ std::string FormatBase(int64_t secs, int64_t frac, int frac_digits) {
     Put2(buf + 17, ss);
     n = 19;
   } else {
-    n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(y),
-                      m, d, static_cast<int>(sod / 3600), static_cast<int>(sod / 60 % 60),
-                      static_cast<int>(sod % 60));
+    // Years out of 0..9999 come only from millisecond input: 11 characters at most.
+    n = std::snprintf(buf, kMaxRfc3339Chars - 11, "%04lld-%02u-%02uT%02d:%02d:%02d",
+                      static_cast<long long>(y), m, d, static_cast<int>(sod / 3600),
+                      static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60));
   }
   if (frac_digits > 0) {
     buf[n++] = '.';
@@ -73,7 +75,12 @@ std::string FormatBase(int64_t secs, int64_t frac, int frac_digits) {
     n += frac_digits;
   }
   buf[n++] = 'Z';
-  return std::string(buf, static_cast<size_t>(n));
+  return buf + n;
+}
+
+std::string FormatBase(int64_t secs, int64_t frac, int frac_digits) {
+  char buf[kMaxRfc3339Chars];
+  return std::string(buf, static_cast<size_t>(WriteBase(buf, secs, frac, frac_digits) - buf));
 }
 }  // namespace
 
@@ -83,13 +90,18 @@ std::string FormatRfc3339Millis(int64_t unix_ms) {
   return FormatBase(secs, ms, ms ? 3 : 0);
 }
 
-std::string FormatRfc3339Nanos(int64_t unix_ns) {
+char* WriteRfc3339Nanos(char* out, int64_t unix_ns) {
   int64_t secs = FloorDiv(unix_ns, 1000000000);
   int64_t ns = unix_ns - secs * 1000000000;
-  if (ns == 0) return FormatBase(secs, 0, 0);
-  if (ns % 1000000 == 0) return FormatBase(secs, ns / 1000000, 3);
-  if (ns % 1000 == 0) return FormatBase(secs, ns / 1000, 6);
-  return FormatBase(secs, ns, 9);
+  if (ns == 0) return WriteBase(out, secs, 0, 0);
+  if (ns % 1000000 == 0) return WriteBase(out, secs, ns / 1000000, 3);
+  if (ns % 1000 == 0) return WriteBase(out, secs, ns / 1000, 6);
+  return WriteBase(out, secs, ns, 9);
+}
+
+std::string FormatRfc3339Nanos(int64_t unix_ns) {
+  char buf[kMaxRfc3339Chars];
+  return std::string(buf, static_cast<size_t>(WriteRfc3339Nanos(buf, unix_ns) - buf));
 }
 
 bool ParseTimestampMillis(std::string_view t, int64_t* out) {

@@ -19,6 +19,8 @@ constexpr size_t kSpareBuffers = 8;              // recycled idle-bucket buffers
 constexpr size_t kSpareBufferBytes = 64u << 20;  // their capacity, in all
 constexpr std::string_view kMetaKey = "";        // idle store meta key; real keys are >= 8 bytes
 constexpr size_t kMinPrefetchBatch = 8;          // spans; smaller batches are not read ahead
+// First byte of a close-snapshot value whose records carry the trace UUID (format 2).
+constexpr char kSnapshotFormatV2 = '\0';
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -28,18 +30,20 @@ int64_t SystemNowMs() {
 
 }  // namespace
 
+// What a cache hit reads (hash, epoch, key) comes first, in the entry's first cache line: the
+// state after it spans several more.
 struct TraceRegistry::Entry {
-  std::string key;  // traces-store key
-  TraceState st;
+  uint64_t hash = 0;       // Hash64(key), the cache index's
+  uint64_t lru_epoch = 0;  // the registry's epoch when last moved to the LRU front
+  std::string key;         // traces-store key
   bool dirty = false;
   bool idle_persisted = false;  // the store holds idle key (st.idle_key_ms, key)
-  bool from_store = false;
-  uint64_t hash = 0;    // Hash64(key), the cache index's      // loaded with a state (an earlier
-                        // incarnation may be in snapshots)
-  bool queued = false;  // in dirty_ (so Flush visits changed entries only)
+  bool from_store = false;      // loaded with a state (an earlier incarnation may be in snapshots)
+  bool queued = false;          // in dirty_ (so Flush visits changed entries only)
+  uint8_t uuid[16] = {};        // st.agg.trace_uuid's bytes, for its close snapshot
+  size_t dirty_index = 0;       // its place in dirty_ while queued
   std::list<Entry*>::iterator lru_it;
-  uint64_t lru_epoch = 0;  // the registry's epoch when last moved to the LRU front
-  std::list<Entry*>::iterator dirty_it;
+  TraceState st;
 };
 
 TraceRegistry::TraceRegistry(state::KvStore* traces, state::KvStore* spans, state::KvStore* idle,
@@ -83,32 +87,41 @@ Status TraceRegistry::Load(std::string_view key, Entry** entry, bool* existed) {
   return LoadAbsent(key, hash, /*snapshot=*/{}, /*reload=*/true, entry, existed);
 }
 
-// project, trace id hex and trace UUID come from the key, not the stored value.
-Status TraceRegistry::FillIdentity(std::string_view key, TraceAggregate* agg) {
+// project, trace id hex and trace UUID come from the key, not the stored value. uuid: the UUID's
+// bytes, computed into it unless known (a close snapshot carries them).
+Status TraceRegistry::FillIdentity(std::string_view key, TraceAggregate* agg, uint8_t uuid[16],
+                                   bool uuid_known) {
   std::string_view project;
   const uint8_t* trace_id = nullptr;
   if (!ParseTraceKey(key, &project, &trace_id)) return Status::Internal("bad trace key");
   agg->project.assign(project);
   agg->trace_id_hex.resize(32);
   HexEncodeTo(trace_id, 16, agg->trace_id_hex.data());
-  TraceUuidTo(project, trace_id, &agg->trace_uuid);
+  if (!uuid_known) TraceUuidBytes(project, trace_id, uuid);
+  FormatUuidTo(uuid, &agg->trace_uuid);
   return Status::OK();
 }
 
 // A due trace outside the cache, closed from its snapshot without entering the cache: the closed
 // state is the snapshot's bytes with the open flag cleared (what WriteBack would encode).
 Status TraceRegistry::CloseFromSnapshot(std::string_view key, int64_t bucket_ms,
-                                        std::string_view snapshot, Emitter* out,
-                                        std::string* json) {
+                                        const Snapshot& snapshot, Emitter* out, std::string* json) {
   TraceState& st = closing_;
-  if (!DecodeTraceState(snapshot, &st)) return Status::Corruption("undecodable trace snapshot");
-  SPANPIPE_RETURN_IF_ERROR(FillIdentity(key, &st.agg));
+  if (!DecodeTraceState(snapshot.payload, &st)) {
+    return Status::Corruption("undecodable trace snapshot");
+  }
+  uint8_t uuid[16];
+  const bool known = snapshot.uuid.size() == 16;
+  if (known) std::memcpy(uuid, snapshot.uuid.data(), 16);
+  SPANPIPE_RETURN_IF_ERROR(FillIdentity(key, &st.agg, uuid, known));
   json->clear();
   AppendTraceJson(st.agg, json);
   out->Emit(streams::kTraces, st.agg.trace_id_hex, *json);
   std::string& closed = DeferClosedWrite(key, bucket_ms);
   PutOrderedInt64(&closed, close_expiry_ms_);
-  if (!AppendClosedTraceState(snapshot, &closed)) return Status::Corruption("bad snapshot");
+  if (!AppendClosedTraceState(snapshot.payload, &closed)) {
+    return Status::Corruption("bad snapshot");
+  }
   --open_count_;
   meta_dirty_ = true;
   return Status::OK();
@@ -166,7 +179,7 @@ Status TraceRegistry::LoadAbsent(std::string_view key, uint64_t hash, std::strin
     // it so far goes stale, in the same commit as the change.
     if (reload && e->st.open) AppendSnapshot(e->st.idle_key_ms, e->key, {});
   }
-  SPANPIPE_RETURN_IF_ERROR(FillIdentity(e->key, &e->st.agg));
+  SPANPIPE_RETURN_IF_ERROR(FillIdentity(e->key, &e->st.agg, e->uuid, /*uuid_known=*/false));
   PushFront(&lru_, e.get());
   e->lru_it = lru_.begin();
   e->lru_epoch = lru_epoch_;
@@ -227,11 +240,13 @@ void TraceRegistry::NoteIdleBucket(int64_t bucket_ms) {
 }
 
 void TraceRegistry::AppendSnapshot(int64_t bucket_ms, std::string_view key,
-                                   std::string_view payload) {
+                                   std::string_view payload, const uint8_t* uuid) {
   std::string& out = BucketBuffer(&snapshot_new_, bucket_ms);
+  if (out.empty()) out.push_back(kSnapshotFormatV2);
   NoteIdleBucket(bucket_ms);  // a scan finds (and drops) strays
   PutLengthPrefixed(&out, key);
   PutLengthPrefixed(&out, payload);
+  if (!payload.empty()) out.append(reinterpret_cast<const char*>(uuid), 16);
 }
 
 Status TraceRegistry::FlushIdle() {
@@ -283,15 +298,15 @@ void TraceRegistry::RecycleBuffers(std::map<int64_t, std::string>* pending) {
 void TraceRegistry::MarkDirty(Entry* e) {
   e->dirty = true;
   if (!e->queued) {
-    PushFront(&dirty_, e);
-    e->dirty_it = dirty_.begin();
+    e->dirty_index = dirty_.size();
+    dirty_.push_back(e);
     e->queued = true;
   }
 }
 
 // Drops a written-back entry from memory (its allocations are kept for the next trace).
 void TraceRegistry::Forget(Entry* e) {
-  if (e->queued) spare_nodes_.splice(spare_nodes_.begin(), dirty_, e->dirty_it);
+  if (e->queued) dirty_[e->dirty_index] = nullptr;
   spare_nodes_.splice(spare_nodes_.begin(), lru_, e->lru_it);
   std::unique_ptr<Entry> owned(cache_.Erase(e->key, e->hash));
   if (spare_.size() < kSpareEntries) {
@@ -341,11 +356,27 @@ Status TraceRegistry::EvictIfFull() {
         EncodeTraceState(victim->st, &value_buf_);
         payload = value_buf_;
       }
-      AppendSnapshot(victim->st.idle_key_ms, victim->key, payload);
+      AppendSnapshot(victim->st.idle_key_ms, victim->key, payload, victim->uuid);
     }
     Forget(victim);
+    PrefetchVictims();
   }
   return Status::OK();
+}
+
+// Once the cache is full, every new trace evicts the least recently used one: the next victims
+// are read in a step at a time, one eviction ahead of their turn (their list node, then their
+// entry, then its buffers and index slot).
+void TraceRegistry::PrefetchVictims() {
+  if (lru_.size() < 3) return;
+  auto it = std::prev(lru_.end());
+  const Entry* next = *it;  // its entry was read in by the eviction before
+  PrefetchBuffers(next);
+  cache_.Prefetch(next->hash);
+  --it;
+  PrefetchEntry(*it);  // its node was read in by the eviction before
+  --it;
+  __builtin_prefetch(&*it);
 }
 
 Status TraceRegistry::Apply(const SpanRecord& span, int64_t now_ms, ResolveOutcome* out) {
@@ -454,10 +485,10 @@ Status TraceRegistry::Prefetch(const std::vector<const SpanRecord*>& spans) {
     cache_.Prefetch(p.hash);
   }
   for (size_t i = 0; i < n; ++i) {
-    if (const Entry* e = cache_.PeekHash(prefetch_[i].hash)) __builtin_prefetch(e);
+    if (const Entry* e = cache_.PeekHash(prefetch_[i].hash)) PrefetchEntry(e);  // Apply reads all
   }
   for (size_t i = 0; i < n; ++i) {
-    if (const Entry* e = cache_.PeekHash(prefetch_[i].hash)) __builtin_prefetch(e->key.data());
+    if (const Entry* e = cache_.PeekHash(prefetch_[i].hash)) PrefetchBuffers(e);
   }
   prefetch_keys_.clear();
   for (size_t i = 0; i < n; ++i) {
@@ -487,14 +518,39 @@ void TraceRegistry::WriteMeta() {
   meta_dirty_ = false;
 }
 
+// Reads an entry's cache lines ahead of use (the entries of a Flush or of the next evictions were
+// last touched long ago: each was a run of cache misses taken one after another, perf).
+void TraceRegistry::PrefetchEntry(const Entry* e) {
+  for (size_t at = 0; at < sizeof(Entry); at += 64) {
+    __builtin_prefetch(reinterpret_cast<const char*>(e) + at);
+  }
+}
+
+// The entry's heap buffers that a write-back reads: its key and span ids (the entry itself must
+// have arrived: this reads their pointers).
+void TraceRegistry::PrefetchBuffers(const Entry* e) {
+  __builtin_prefetch(e->key.data());
+  __builtin_prefetch(e->st.span_ids.data());
+  __builtin_prefetch(e->st.agg.models.data());
+}
+
 Status TraceRegistry::Flush() {
   ++lru_epoch_;
-  // Oldest change first: traces enter an idle bucket in the order they opened.
-  for (auto it = dirty_.rbegin(); it != dirty_.rend(); ++it) {
-    SPANPIPE_RETURN_IF_ERROR(WriteBack(*it));
-    (*it)->queued = false;
+  // Oldest change first: traces enter an idle bucket in the order they opened. Entries a few
+  // places ahead are read in, and their buffers a few places after that.
+  constexpr size_t kAhead = 8;
+  const size_t n = dirty_.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n && dirty_[i + kAhead] != nullptr) PrefetchEntry(dirty_[i + kAhead]);
+    if (i + kAhead / 2 < n && dirty_[i + kAhead / 2] != nullptr) {
+      PrefetchBuffers(dirty_[i + kAhead / 2]);
+    }
+    Entry* e = dirty_[i];
+    if (e == nullptr) continue;  // forgotten since (written back first)
+    SPANPIPE_RETURN_IF_ERROR(WriteBack(e));
+    e->queued = false;
   }
-  spare_nodes_.splice(spare_nodes_.begin(), dirty_);  // nodes kept for reuse
+  dirty_.clear();
   return FlushIdle();
 }
 
@@ -511,6 +567,7 @@ Status TraceRegistry::CloseAll(Emitter* out, size_t max_traces, bool* complete) 
 Status TraceRegistry::ReadSnapshots(int64_t bucket_ms) {
   snapshot_keys_.clear();
   snapshot_values_.clear();
+  snapshot_value_ends_.clear();
   std::string prefix;
   AppendIdleSnapshotPrefix(&prefix, bucket_ms);
   {
@@ -518,23 +575,38 @@ Status TraceRegistry::ReadSnapshots(int64_t bucket_ms) {
     for (; it->Valid(); it->Next()) {
       snapshot_keys_.emplace_back(it->key());
       snapshot_values_.append(it->value());
+      snapshot_value_ends_.push_back(snapshot_values_.size());
     }
     SPANPIPE_RETURN_IF_ERROR(it->status());
   }
   snapshot_records_.clear();
-  std::string_view in = snapshot_values_;
-  Snapshot r;
-  while (!in.empty()) {
-    if (!GetLengthPrefixed(&in, &r.key) || !GetLengthPrefixed(&in, &r.payload)) {
-      return Status::Corruption("undecodable idle snapshot");
+  size_t begin = 0;
+  for (const size_t end : snapshot_value_ends_) {
+    std::string_view in = std::string_view(snapshot_values_).substr(begin, end - begin);
+    begin = end;
+    // Format 1 begins with a record's key length, never 0 (docs/trace-resolution.md).
+    const bool v2 = !in.empty() && in[0] == kSnapshotFormatV2;
+    if (v2) in.remove_prefix(1);
+    Snapshot r;
+    while (!in.empty()) {
+      if (!GetLengthPrefixed(&in, &r.key) || !GetLengthPrefixed(&in, &r.payload) ||
+          (v2 && !r.payload.empty() && in.size() < 16)) {
+        return Status::Corruption("undecodable idle snapshot");
+      }
+      r.uuid = {};
+      if (v2 && !r.payload.empty()) {
+        r.uuid = in.substr(0, 16);
+        in.remove_prefix(16);
+      }
+      snapshot_records_.push_back(r);
     }
-    snapshot_records_.push_back(r);
   }
   snapshots_.Reset(snapshot_records_.size());
   for (Snapshot& rec : snapshot_records_) {  // in sequence order: later records win
     const uint64_t hash = Hash64(rec.key);
     if (Snapshot* earlier = snapshots_.Find(rec.key, hash)) {
       earlier->payload = rec.payload;
+      earlier->uuid = rec.uuid;
     } else {
       snapshots_.Insert(&rec, hash);
     }
@@ -649,7 +721,7 @@ Status TraceRegistry::CloseUpTo(int64_t cutoff_ms, Emitter* out, size_t max_trac
           }
           if (last_update < cutoff_ms) {
             ++close_snapshot_reads_;
-            SPANPIPE_RETURN_IF_ERROR(CloseFromSnapshot(trace_key, ms, s->payload, out, &json));
+            SPANPIPE_RETURN_IF_ERROR(CloseFromSnapshot(trace_key, ms, *s, out, &json));
             s->payload = {};  // closed: a later entry of it in this bucket is stale
             continue;
           }

@@ -75,18 +75,24 @@ class TraceRegistry {
   Status Load(std::string_view key, Entry** entry, bool* existed);
   // nullptr if not cached; else now the most recently used. hash = Hash64(key).
   Entry* Cached(std::string_view key, uint64_t hash);
-  Status FillIdentity(std::string_view key, TraceAggregate* agg);
-  Status CloseFromSnapshot(std::string_view key, int64_t bucket_ms, std::string_view snapshot,
+  Status FillIdentity(std::string_view key, TraceAggregate* agg, uint8_t uuid[16], bool uuid_known);
+  struct Snapshot;
+  Status CloseFromSnapshot(std::string_view key, int64_t bucket_ms, const Snapshot& snapshot,
                            Emitter* out, std::string* json);
   Status LoadAbsent(std::string_view key, uint64_t hash, std::string_view snapshot, bool reload,
                     Entry** entry, bool* existed);
   // Records key's state (payload; empty = "stale, read the store") in its idle bucket's
-  // snapshots (docs/trace-resolution.md, "Close snapshots").
-  void AppendSnapshot(int64_t bucket_ms, std::string_view key, std::string_view payload);
+  // snapshots (docs/trace-resolution.md, "Close snapshots"), with the trace's UUID (16 bytes)
+  // when payload is not empty.
+  void AppendSnapshot(int64_t bucket_ms, std::string_view key, std::string_view payload,
+                      const uint8_t* uuid = nullptr);
   // Reads the close snapshots of bucket_ms: trace key -> its last record, into snaps_.
   Status ReadSnapshots(int64_t bucket_ms);
   Status WriteBack(Entry* e);
   Status EvictIfFull();
+  void PrefetchVictims();
+  static void PrefetchEntry(const Entry* e);
+  static void PrefetchBuffers(const Entry* e);
   void MarkDirty(Entry* e);
   void Forget(Entry* e);
   void PushFront(std::list<Entry*>* list, Entry* e);
@@ -106,9 +112,10 @@ class TraceRegistry {
   // The cached entries (owned: deleted by Forget's recycling or the destructor), by the XXH64
   // of their key, which each entry keeps.
   FlatIndex<Entry, &TraceRegistry::EntryKey> cache_;
-  std::list<Entry*> lru_;    // front = most recently used (to within an epoch, see Cached)
-  uint64_t lru_epoch_ = 0;   // advanced by every Flush
-  std::list<Entry*> dirty_;  // changed since the last Flush
+  std::list<Entry*> lru_;   // front = most recently used (to within an epoch, see Cached)
+  uint64_t lru_epoch_ = 0;  // advanced by every Flush
+  // Changed since the last Flush, in order of first change; nullptr where one was forgotten since.
+  std::vector<Entry*> dirty_;
   // Forgotten entries and list nodes kept for reuse: a trace's strings, span-id vector and list
   // nodes then cost no allocation when the next trace is loaded (bounded by kSpareEntries).
   std::vector<std::unique_ptr<Entry>> spare_;
@@ -153,10 +160,12 @@ class TraceRegistry {
   // (indexed by the key's Hash64, which the close scan computes anyway for the cache).
   struct Snapshot {
     std::string_view key, payload;
+    std::string_view uuid;  // its 16 bytes; empty in a format-1 value (computed again)
   };
   static std::string_view SnapshotKey(const Snapshot& s) { return s.key; }
   std::vector<std::string> snapshot_keys_;
   std::string snapshot_values_;
+  std::vector<size_t> snapshot_value_ends_;  // where each key's value ends in snapshot_values_
   std::vector<Snapshot> snapshot_records_;
   FlatIndex<Snapshot, &TraceRegistry::SnapshotKey> snapshots_;
   // Prefetched stored values, consumed by LoadAbsent: prefetch_[i] for the batch's span i, by

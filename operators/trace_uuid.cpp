@@ -1,5 +1,7 @@
 #include "operators/trace_uuid.h"
 
+#include <cstring>
+
 // SHA1_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but EVP's per-call
 // dispatch (provider lookup of the algorithm context in EVP_DigestInit_ex) costs about twice the
 // two compression blocks of a trace UUID, a fifth of the registry's work per new trace. The
@@ -25,6 +27,12 @@ std::string TraceUuid(std::string_view project, const uint8_t trace_id[16]) {
 }
 
 void TraceUuidTo(std::string_view project, const uint8_t trace_id[16], std::string* out) {
+  uint8_t bytes[16];
+  TraceUuidBytes(project, trace_id, bytes);
+  FormatUuidTo(bytes, out);
+}
+
+void TraceUuidBytes(std::string_view project, const uint8_t trace_id[16], uint8_t out[16]) {
   char hex[32];
   HexEncodeTo(trace_id, 16, hex);
   uint8_t digest[SHA_DIGEST_LENGTH] = {};
@@ -38,11 +46,15 @@ void TraceUuidTo(std::string_view project, const uint8_t trace_id[16], std::stri
   SHA1_Final(digest, &ctx);
   digest[6] = static_cast<uint8_t>((digest[6] & 0x0f) | 0x50);  // version 5
   digest[8] = static_cast<uint8_t>((digest[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  std::memcpy(out, digest, 16);
+}
+
+void FormatUuidTo(const uint8_t bytes[16], std::string* out) {
   char text[36];
   char* p = text;
   for (int i = 0; i < 16; ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-    HexEncodeTo(&digest[i], 1, p);
+    HexEncodeTo(&bytes[i], 1, p);
     p += 2;
   }
   out->assign(text, sizeof(text));

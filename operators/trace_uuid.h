@@ -16,5 +16,9 @@ inline constexpr std::string_view kTraceUuidNamespace = "df4ad7a9-573b-5c0a-96de
 std::string TraceUuid(std::string_view project, const uint8_t trace_id[16]);
 // The same into *out (reusing its buffer).
 void TraceUuidTo(std::string_view project, const uint8_t trace_id[16], std::string* out);
+// The UUID's 16 bytes (its text is FormatUuidTo of them).
+void TraceUuidBytes(std::string_view project, const uint8_t trace_id[16], uint8_t out[16]);
+// A UUID's canonical text: lowercase hex, 8-4-4-4-12.
+void FormatUuidTo(const uint8_t bytes[16], std::string* out);
 
 }  // namespace spanpipe::resolve

@@ -1,6 +1,6 @@
-// spanpipe.rollups and spanpipe.threads records (written through JsonCursor) against the previous
-// JsonWriter formulation of each, kept here as the reference, on random rows: every byte must
-// match (CONTRACT §4).
+// spanpipe.rollups, spanpipe.threads and spanpipe.traces records (written through JsonCursor)
+// against the previous JsonWriter formulation of each, kept here as the reference, on random rows:
+// every byte must match (CONTRACT §4).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -13,6 +13,7 @@
 #include "common/time_format.h"
 #include "operators/rollup_record.h"
 #include "operators/thread_codec.h"
+#include "operators/trace_codec.h"
 
 namespace spanpipe {
 namespace {
@@ -91,6 +92,67 @@ void RefThread(std::string_view project, std::string_view thread_id, const threa
   for (const auto& u : t.user_ids) w.String(u);
   w.EndArray();
   w.EndObject();
+}
+
+void RefTrace(const TraceAggregate& a, std::string* out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Field("trace_id", std::string_view(a.trace_id_hex));
+  w.Field("trace_uuid", std::string_view(a.trace_uuid));
+  w.Field("project", std::string_view(a.project));
+  w.Field("service", std::string_view(a.service));
+  w.Field("name", std::string_view(a.name));
+  w.Field("thread_id", std::string_view(a.thread_id));
+  w.Field("user_id", std::string_view(a.user_id));
+  w.Field("environment", std::string_view(a.environment));
+  w.Field("start", std::string_view(FormatRfc3339Nanos(static_cast<int64_t>(a.start_unix_nano))));
+  w.Field("end", std::string_view(FormatRfc3339Nanos(static_cast<int64_t>(a.end_unix_nano))));
+  w.Field("span_count", a.span_count);
+  w.Field("llm_calls", a.llm_calls);
+  w.Field("errors", a.errors);
+  w.Field("input_tokens", a.input_tokens);
+  w.Field("output_tokens", a.output_tokens);
+  w.Field("cost_usd", a.cost_usd);
+  w.Key("models").BeginArray();
+  for (const auto& m : a.models) w.String(m);
+  w.EndArray();
+  w.EndObject();
+}
+
+std::string RandomHex(std::mt19937_64& rng, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s.push_back("0123456789abcdef-"[rng() % 17]);
+  return s;
+}
+
+TEST(RecordJson, TraceRecordsMatchTheJsonWriterFormulation) {
+  std::mt19937_64 rng(29);
+  for (int round = 0; round < 2000; ++round) {
+    TraceAggregate a;
+    a.trace_id_hex = RandomHex(rng, 32);
+    a.trace_uuid = RandomHex(rng, 36);
+    a.project = RandomText(rng);
+    a.service = RandomText(rng);
+    a.name = RandomText(rng);
+    a.thread_id = RandomText(rng);
+    a.user_id = RandomText(rng);
+    a.environment = RandomText(rng);
+    // Whole seconds, milli-, micro- and nanosecond fractions, before 1970 and near the ends.
+    const uint64_t scale[] = {1000000000, 1000000, 1000, 1};
+    a.start_unix_nano = rng() % 4000000000000000000 / scale[rng() % 4] * scale[rng() % 4];
+    a.end_unix_nano = round % 7 == 0 ? rng() : rng() % 4000000000000000000;
+    a.span_count = static_cast<int64_t>(rng());
+    a.llm_calls = -static_cast<int64_t>(rng() % 7);
+    a.errors = static_cast<int64_t>(rng() % 3);
+    a.input_tokens = round % 2 ? INT64_MAX : static_cast<int64_t>(rng() % 100000);
+    a.output_tokens = round % 3 ? INT64_MIN : static_cast<int64_t>(rng() % 100000);
+    a.cost_usd = round % 11 == 0 ? std::nan("") : static_cast<double>(rng() % 1000000) / 3e5;
+    for (int i = 0; i < static_cast<int>(rng() % 5); ++i) a.models.push_back(RandomText(rng));
+    std::string expected, out = "z";
+    RefTrace(a, &expected);
+    resolve::AppendTraceJson(a, &out);
+    ASSERT_EQ(out, "z" + expected) << round;
+  }
 }
 
 TEST(RecordJson, RollupRowsMatchTheJsonWriterFormulation) {

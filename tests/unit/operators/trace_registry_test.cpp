@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -58,6 +59,18 @@ class TraceRegistryTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.ToString();
     return Parse(em);
   }
+  // The traces-store key of a trace of the default project.
+  static std::string DefaultTraceKey(const std::string& hex) {
+    uint8_t id[16];
+    EXPECT_TRUE(HexDecodeTo(hex, id, 16));
+    std::string key;
+    AppendTraceKey(&key, "default", id);
+    return key;
+  }
+  // Overwrites a stored trace with bytes nothing can decode: a read of it then fails the test.
+  void SpoilStoredTrace(const std::string& hex) {
+    db_->store("traces")->Put(DefaultTraceKey(hex), state::WrapExpiring(INT64_MAX, "garbage"));
+  }
   static std::vector<json> Parse(const RecordingEmitter& em) {
     std::vector<json> v;
     for (const auto& r : em.records) {
@@ -84,6 +97,17 @@ TEST(TraceUuidTest, MatchesIndependentlyComputedVersion5Goldens) {
   EXPECT_EQ(TraceUuid("acme", id), "71ddeedb-7107-5ad0-8dba-2891d39c98de");
   ASSERT_TRUE(HexDecodeTo("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFF01", id, 16));
   EXPECT_EQ(TraceUuid("default", id), "432f10be-9988-5c78-a8fb-46a51abfb7ec");
+}
+
+TEST(TraceUuidTest, BytesFormatAsTheCanonicalText) {
+  uint8_t id[16], bytes[16], expected[16];
+  ASSERT_TRUE(HexDecodeTo("0123456789abcdef0123456789abcdef", id, 16));
+  TraceUuidBytes("default", id, bytes);
+  ASSERT_TRUE(HexDecodeTo("5559fde4a7845d0abb6801715ad7f535", expected, 16));
+  EXPECT_EQ(0, std::memcmp(bytes, expected, 16));
+  std::string text = "reused buffer, longer than a UUID's text";
+  FormatUuidTo(bytes, &text);
+  EXPECT_EQ(text, "5559fde4-a784-5d0a-bb68-01715ad7f535");
 }
 
 TEST(TraceUuidTest, NamespaceIsTheDocumentedDerivation) {
@@ -820,11 +844,7 @@ TEST_F(TraceRegistryTest, EvictedTraceClosesFromItsSnapshotNotTheStore) {
   ASSERT_EQ(reg_->cached_traces(), 1u);
   ASSERT_TRUE(reg_->Flush().ok());
   ASSERT_TRUE(db_->Commit().ok());
-  uint8_t id[16];
-  ASSERT_TRUE(HexDecodeTo(kT1, id, 16));
-  std::string key;
-  AppendTraceKey(&key, "default", id);
-  db_->store("traces")->Put(key, state::WrapExpiring(INT64_MAX, "garbage"));
+  SpoilStoredTrace(kT1);
   ASSERT_TRUE(db_->Commit().ok());
   NewRegistry(o);  // after a restart too
   RecordingEmitter em;
@@ -834,6 +854,105 @@ TEST_F(TraceRegistryTest, EvictedTraceClosesFromItsSnapshotNotTheStore) {
   EXPECT_EQ(out[0]["trace_id"], kT1);
   EXPECT_EQ(out[0]["name"], "root");
   EXPECT_EQ(out[0]["input_tokens"], 7);
+}
+
+// The close snapshots of one bucket, as stored: key -> value.
+std::vector<std::pair<std::string, std::string>> SnapshotValues(state::KvStore* idle) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto it = idle->Scan({});
+  for (; it->Valid(); it->Next()) {
+    int64_t ms = 0;
+    if (ParseIdleSnapshotKey(it->key(), &ms)) out.emplace_back(it->key(), it->value());
+  }
+  return out;
+}
+
+// An evicted trace's snapshot carries its UUID (format 2: a leading 0 byte, then per record the
+// key, the state and the UUID's 16 bytes), so that its close does not compute the SHA-1 again.
+TEST_F(TraceRegistryTest, ACloseFromASnapshotTakesTheUuidTheSnapshotCarries) {
+  ResolveOptions o;
+  o.cache_traces = 1;
+  NewRegistry(o);
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001", .name = "root"}, 1000);
+  Apply({.trace_hex = testutil::TraceHex(2), .span_hex = "0000000000000001"}, 1001);  // evicts
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  uint8_t id[16];
+  ASSERT_TRUE(HexDecodeTo(kT1, id, 16));
+  std::string key;
+  AppendTraceKey(&key, "default", id);
+  auto snaps = SnapshotValues(db_->store("idle"));
+  ASSERT_EQ(snaps.size(), 1u);
+  std::string_view in = snaps[0].second, k, payload;
+  ASSERT_EQ(in[0], '\0');
+  in.remove_prefix(1);
+  ASSERT_TRUE(GetLengthPrefixed(&in, &k));
+  ASSERT_TRUE(GetLengthPrefixed(&in, &payload));
+  EXPECT_EQ(k, key);
+  ASSERT_EQ(in.size(), 16u);
+  uint8_t expected[16];
+  TraceUuidBytes("default", id, expected);
+  EXPECT_EQ(in, std::string_view(reinterpret_cast<const char*>(expected), 16));
+  // Shown by a UUID that is not the trace's: the close emits what the snapshot says.
+  std::string changed(snaps[0].second);
+  changed.replace(changed.size() - 16, 16, std::string(16, '\x11'));
+  db_->store("idle")->Put(snaps[0].first, changed);
+  ASSERT_TRUE(db_->Commit().ok());
+  NewRegistry(o);
+  auto out = CloseIdle(1000 + 30001);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["trace_id"], kT1);
+  EXPECT_EQ(out[0]["trace_uuid"], "11111111-1111-1111-1111-111111111111");
+}
+
+// Snapshots written before 2026-12-01 (format 1: records of key and state, no UUID) are still
+// read, and their traces' UUIDs computed.
+TEST_F(TraceRegistryTest, FormatOneSnapshotsAreStillRead) {
+  ResolveOptions o;
+  o.cache_traces = 1;
+  NewRegistry(o);
+  const std::string t2 = testutil::TraceHex(2), t3 = testutil::TraceHex(3);
+  Apply({.trace_hex = kT1, .span_hex = "0000000000000001", .name = "root", .input_tokens = 5},
+        1000);
+  Apply({.trace_hex = t2, .span_hex = "0000000000000001", .input_tokens = 6}, 1001);  // evicts kT1
+  Apply({.trace_hex = t3, .span_hex = "0000000000000001"}, 1002);                     // evicts t2
+  ASSERT_TRUE(reg_->Flush().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  auto snaps = SnapshotValues(db_->store("idle"));
+  ASSERT_EQ(snaps.size(), 1u);
+  std::string_view in = snaps[0].second, k, payload;
+  ASSERT_EQ(in[0], '\0');
+  in.remove_prefix(1);
+  std::string v1;
+  int records = 0;
+  while (!in.empty()) {
+    ASSERT_TRUE(GetLengthPrefixed(&in, &k));
+    ASSERT_TRUE(GetLengthPrefixed(&in, &payload));
+    ASSERT_GE(in.size(), 16u);
+    in.remove_prefix(16);
+    PutLengthPrefixed(&v1, k);
+    PutLengthPrefixed(&v1, payload);
+    ++records;
+  }
+  ASSERT_EQ(records, 2);
+  db_->store("idle")->Put(snaps[0].first, v1);
+  // The traces' own values say garbage: a close that read them instead of the snapshots fails.
+  SpoilStoredTrace(kT1);
+  SpoilStoredTrace(t2);
+  ASSERT_TRUE(db_->Commit().ok());
+  NewRegistry(o);
+  auto out = CloseIdle(1002 + 30001);
+  ASSERT_EQ(out.size(), 3u);
+  std::map<std::string, json> by_id;
+  for (const json& j : out) by_id[j["trace_id"]] = j;
+  for (const std::string& hex : {std::string(kT1), t2}) {
+    uint8_t id[16];
+    ASSERT_TRUE(HexDecodeTo(hex, id, 16));
+    EXPECT_EQ(by_id[hex]["trace_uuid"], TraceUuid("default", id)) << hex;
+  }
+  EXPECT_EQ(by_id[kT1]["name"], "root");
+  EXPECT_EQ(by_id[kT1]["input_tokens"], 5);
+  EXPECT_EQ(by_id[t2]["input_tokens"], 6);
 }
 
 // Prefetch reads a stored trace ahead of its span. A close scan between the two may write the
@@ -895,11 +1014,7 @@ TEST_F(TraceRegistryTest, APrefetchedTraceIsNotReadAgainByItsSpan) {
   std::vector<const SpanRecord*> ptrs;
   for (const SpanRecord& r : batch) ptrs.push_back(&r);
   ASSERT_TRUE(reg_->Prefetch(ptrs).ok());
-  uint8_t id[16];
-  ASSERT_TRUE(HexDecodeTo(kT1, id, 16));
-  std::string key;
-  AppendTraceKey(&key, "default", id);
-  db_->store("traces")->Put(key, state::WrapExpiring(INT64_MAX, "garbage"));
+  SpoilStoredTrace(kT1);
   ResolveOutcome out;
   ASSERT_TRUE(reg_->Apply(batch.back(), 2000, &out).ok()) << "the store was read again";
   EXPECT_EQ(out.trace->span_count, 2);
