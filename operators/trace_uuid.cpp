@@ -50,14 +50,17 @@ void TraceUuidBytes(std::string_view project, const uint8_t trace_id[16], uint8_
 }
 
 void FormatUuidTo(const uint8_t bytes[16], std::string* out) {
-  char text[36];
-  char* p = text;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-    HexEncodeTo(&bytes[i], 1, p);
-    p += 2;
-  }
-  out->assign(text, sizeof(text));
+  out->resize(36);
+  char* p = out->data();
+  HexEncodeTo(bytes, 4, p);
+  p[8] = '-';
+  HexEncodeTo(bytes + 4, 2, p + 9);
+  p[13] = '-';
+  HexEncodeTo(bytes + 6, 2, p + 14);
+  p[18] = '-';
+  HexEncodeTo(bytes + 8, 2, p + 19);
+  p[23] = '-';
+  HexEncodeTo(bytes + 10, 6, p + 24);
 }
 
 }  // namespace spanpipe::resolve
