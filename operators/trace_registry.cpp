@@ -526,8 +526,8 @@ void TraceRegistry::PrefetchEntry(const Entry* e) {
   }
 }
 
-// The entry's heap buffers that a write-back reads: its key and span ids (the entry itself must
-// have arrived: this reads their pointers).
+// The entry's heap buffers that a write-back reads: its key, span ids and models (the entry
+// itself must have arrived: this reads their pointers).
 void TraceRegistry::PrefetchBuffers(const Entry* e) {
   __builtin_prefetch(e->key.data());
   __builtin_prefetch(e->st.span_ids.data());
