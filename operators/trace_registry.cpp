@@ -177,7 +177,7 @@ Status TraceRegistry::LoadAbsent(std::string_view key, uint64_t hash, std::strin
     e->from_store = true;
     // A span is about to change a trace that left the cache while open: any snapshot taken of
     // it so far goes stale, in the same commit as the change.
-    if (reload && e->st.open) AppendSnapshot(e->st.idle_key_ms, e->key, {});
+    if (reload && e->st.open) AppendStaleSnapshot(e->st.idle_key_ms, e->key);
   }
   SPANPIPE_RETURN_IF_ERROR(FillIdentity(e->key, &e->st.agg, e->uuid, /*uuid_known=*/false));
   PushFront(&lru_, e.get());
@@ -203,7 +203,7 @@ Status TraceRegistry::WriteBack(Entry* e) {
     PutLengthPrefixed(&BucketBuffer(&idle_new_, e->st.idle_key_ms), e->key);
     // A re-opened trace may re-enter a bucket that still holds a snapshot of an earlier
     // incarnation (only if the clock went back): that snapshot must not win.
-    if (e->from_store) AppendSnapshot(e->st.idle_key_ms, e->key, {});
+    if (e->from_store) AppendStaleSnapshot(e->st.idle_key_ms, e->key);
     e->idle_persisted = true;
     NoteIdleBucket(e->st.idle_key_ms);
   } else if (!e->st.open) {
@@ -239,14 +239,23 @@ void TraceRegistry::NoteIdleBucket(int64_t bucket_ms) {
   written_low_ = std::min(written_low_, bucket_ms);
 }
 
-void TraceRegistry::AppendSnapshot(int64_t bucket_ms, std::string_view key,
-                                   std::string_view payload, const uint8_t* uuid) {
+std::string& TraceRegistry::StartSnapshotRecord(int64_t bucket_ms, std::string_view key) {
   std::string& out = BucketBuffer(&snapshot_new_, bucket_ms);
   if (out.empty()) out.push_back(kSnapshotFormatV2);
   NoteIdleBucket(bucket_ms);  // a scan finds (and drops) strays
   PutLengthPrefixed(&out, key);
+  return out;
+}
+
+void TraceRegistry::AppendSnapshot(int64_t bucket_ms, std::string_view key,
+                                   std::string_view payload, const uint8_t uuid[16]) {
+  std::string& out = StartSnapshotRecord(bucket_ms, key);
   PutLengthPrefixed(&out, payload);
-  if (!payload.empty()) out.append(reinterpret_cast<const char*>(uuid), 16);
+  out.append(reinterpret_cast<const char*>(uuid), 16);
+}
+
+void TraceRegistry::AppendStaleSnapshot(int64_t bucket_ms, std::string_view key) {
+  PutLengthPrefixed(&StartSnapshotRecord(bucket_ms, key), {});  // no state, no UUID
 }
 
 Status TraceRegistry::FlushIdle() {
@@ -605,8 +614,7 @@ Status TraceRegistry::ReadSnapshots(int64_t bucket_ms) {
   for (Snapshot& rec : snapshot_records_) {  // in sequence order: later records win
     const uint64_t hash = Hash64(rec.key);
     if (Snapshot* earlier = snapshots_.Find(rec.key, hash)) {
-      earlier->payload = rec.payload;
-      earlier->uuid = rec.uuid;
+      *earlier = rec;
     } else {
       snapshots_.Insert(&rec, hash);
     }

@@ -71,7 +71,7 @@ class TraceRegistry {
   struct Entry;
   // Loads the trace of a span into the cache (most recently used): cached, from the store, or
   // fresh. LoadAbsent: the key is known not to be cached; snapshot = its close snapshot (no
-  // store read), else read the store; reload: for a span (see AppendSnapshot).
+  // store read), else read the store; reload: for a span (see AppendStaleSnapshot).
   Status Load(std::string_view key, Entry** entry, bool* existed);
   // nullptr if not cached; else now the most recently used. hash = Hash64(key).
   Entry* Cached(std::string_view key, uint64_t hash);
@@ -81,12 +81,14 @@ class TraceRegistry {
                            Emitter* out, std::string* json);
   Status LoadAbsent(std::string_view key, uint64_t hash, std::string_view snapshot, bool reload,
                     Entry** entry, bool* existed);
-  // Records key's state (payload; empty = "stale, read the store") in its idle bucket's
-  // snapshots (docs/trace-resolution.md, "Close snapshots"), with the trace's UUID (16 bytes)
-  // when payload is not empty.
+  // Records key's state (payload, not empty) and its UUID's 16 bytes in its idle bucket's
+  // snapshots (docs/trace-resolution.md, "Close snapshots").
   void AppendSnapshot(int64_t bucket_ms, std::string_view key, std::string_view payload,
-                      const uint8_t* uuid = nullptr);
-  // Reads the close snapshots of bucket_ms: trace key -> its last record, into snaps_.
+                      const uint8_t uuid[16]);
+  // Records that key's earlier snapshots are stale: its close reads the store.
+  void AppendStaleSnapshot(int64_t bucket_ms, std::string_view key);
+  std::string& StartSnapshotRecord(int64_t bucket_ms, std::string_view key);
+  // Reads the close snapshots of bucket_ms: trace key -> its last record, into snapshots_.
   Status ReadSnapshots(int64_t bucket_ms);
   Status WriteBack(Entry* e);
   Status EvictIfFull();
